@@ -1,0 +1,80 @@
+"""Measures how the real face detector sees a synthetic corpus.
+
+For every video of the corpus (or every n-th frame), runs the `mtcnn`
+package's pretrained MTCNN at its default thresholds, keeps the most confident
+face and compares its box with the ground-truth face box of that frame and
+view.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from aufera.layout import SPLITS
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
+    """Detection rate and box overlap per view.
+
+    Args:
+        corpus_dir: path of a corpus written by `aufera synth`.
+        every: int. Look at every n-th frame of each video.
+        progress: bool. Show a progress bar.
+
+    Returns:
+        {view number: {"frames", "detected", "detection_rate", "iou_0.6_rate"
+        (share of detected frames whose box has IoU >= 0.6 with the ground
+        truth), "median_iou"}}.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cv2
+    from mtcnn import MTCNN
+    from tqdm import tqdm
+
+    from aufera.synth.writer import GROUNDTRUTH_DIR
+
+    root = Path(corpus_dir)
+    detector = MTCNN()
+    seen = {v: [0, []] for v in range(1, 10)}
+    files = sorted((root / GROUNDTRUTH_DIR).glob("*.npz"))
+    for npz in tqdm(files, desc="mtcnn", unit="session", disable=not progress):
+        truth = np.load(npz)["face_box"]
+        split = next(s for s in SPLITS if f"_{s.code}_" in npz.stem)
+        for view in range(1, 10):
+            capture = cv2.VideoCapture(str(root / split.video_dir / f"{npz.stem}_{view}.mp4"))
+            t = 0
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if t % every == 0:
+                    faces = detector.detect_faces(np.ascontiguousarray(frame[:, :, ::-1]), box_format="xyxy")
+                    seen[view][0] += 1
+                    if faces:
+                        best = max(faces, key=lambda f: f["confidence"])
+                        seen[view][1].append(box_iou([float(x) for x in best["box"]], truth[view - 1, t]))
+                t += 1
+            capture.release()
+    report = {}
+    for view, (frames, ious) in seen.items():
+        ious = np.asarray(ious)
+        report[view] = {
+            "frames": frames,
+            "detected": len(ious),
+            "detection_rate": len(ious) / frames if frames else 0.0,
+            "iou_0.6_rate": float(np.mean(ious >= 0.6)) if len(ious) else 0.0,
+            "median_iou": float(np.median(ious)) if len(ious) else 0.0,
+        }
+    return report
