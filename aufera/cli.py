@@ -177,6 +177,13 @@ def _run_synth(args) -> int:
         f"{config.train_subjects} training and {config.valid_subjects} validation subjects, "
         f"{config.frames} frames x 9 views per session)"
     )
+    from aufera.au import AU_KEYS
+    from aufera.synth.writer import corpus_base_rates
+
+    rates = corpus_base_rates(out)
+    for split in ("train", "validation"):
+        shown = " ".join(f"{k} {r:.2f}" for k, r in zip(AU_KEYS, rates[split], strict=True))
+        print(f"AU base rates ({split}, known labels): {shown}; unknown {rates[split + '_unknown'][0]:.3f}")
     if args.preview is not None:
         from aufera.synth.preview import write_preview
 

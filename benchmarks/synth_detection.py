@@ -35,13 +35,17 @@ def main() -> None:
     print(f"corpus: default config, seed {args.seed}, every {args.every} frame(s)")
     print("view  frames  detected  detection_rate  iou>=0.6  median_iou")
     for view, r in report.items():
-        print(f"{view:>4}  {r['frames']:>6}  {r['detected']:>8}  {r['detection_rate']:>14.3f}  {r['iou_0.6_rate']:>8.3f}"
-              f"  {r['median_iou']:>10.3f}")
+        print(
+            f"{view:>4}  {r['frames']:>6}  {r['detected']:>8}  {r['detection_rate']:>14.3f}  {r['iou_0.6_rate']:>8.3f}"
+            f"  {r['median_iou']:>10.3f}"
+        )
     total = sum(r["frames"] for r in report.values())
     found = sum(r["detected"] for r in report.values())
-    print(f"all views: {found}/{total} = {found / total:.3f} detected; "
-          f"lowest per-view detection {min(r['detection_rate'] for r in report.values()):.3f}, "
-          f"lowest per-view IoU>=0.6 {min(r['iou_0.6_rate'] for r in report.values()):.3f}")
+    print(
+        f"all views: {found}/{total} = {found / total:.3f} detected; "
+        f"lowest per-view detection {min(r['detection_rate'] for r in report.values()):.3f}, "
+        f"lowest per-view IoU>=0.6 {min(r['iou_0.6_rate'] for r in report.values()):.3f}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,8 +11,12 @@ from aufera.synth.writer import label_file_text, plan, subject_id
 
 def _split_arrays(sessions, split):
     chosen = [s for s in sessions if s.split.name == split]
-    return (np.concatenate([s.occurrence for s in chosen]), np.concatenate([s.labels for s in chosen]),
-            np.concatenate([s.levels for s in chosen]), chosen)
+    return (
+        np.concatenate([s.occurrence for s in chosen]),
+        np.concatenate([s.labels for s in chosen]),
+        np.concatenate([s.levels for s in chosen]),
+        chosen,
+    )
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,11 @@ def scene(request):
     index = request.param
     params = sample_identity(np.random.default_rng([index, 1]), index)
     return config, writer._scene(
-        json.dumps(params.to_dict(), sort_keys=True), config.size, config.face_scale, config.yaws, config.pitches,
+        json.dumps(params.to_dict(), sort_keys=True),
+        config.size,
+        config.face_scale,
+        config.yaws,
+        config.pitches,
         (0, index),
     )
 
@@ -38,6 +42,7 @@ def test_views_are_head_rotations_not_shifts(scene):
     # about cos(40) = 0.77; a flat shift of the picture would keep it.
     for view in (3, 5):  # views 4 and 6: yaw -40 and +40, pitch 0
         assert 0.6 < eye_gap[view] / eye_gap[FRONTAL] < 0.9
+
     # The nose tip sticks out of the face, so it moves across the face when the
     # head turns: positive yaw turns the face (and the nose) towards image right.
     def nose_offset(v):
@@ -45,6 +50,7 @@ def test_views_are_head_rotations_not_shifts(scene):
 
     assert nose_offset(5) > nose_offset(FRONTAL) + 0.15
     assert nose_offset(3) < nose_offset(FRONTAL) - 0.15
+
     # Pitching the face up brings the protruding nose tip closer to the eye line.
     def nose_drop(v):
         return keys[v, 2, 1] - keys[v, :2, 1].mean()

@@ -53,8 +53,11 @@ def test_fera_layout(corpus):
         folder, name = f.split("/")
         match = LABEL_PATTERN.match(name)
         assert match and folder == {"TR": "Train_Occ", "VA": "Valid_Occ"}[match.group(1)]
-    assert {f.split("/")[1] for f in labels} == {"FERA17_TR_F001_T1.csv", "FERA17_TR_M001_T1.csv",
-                                                 "FERA17_VA_F002_T1.csv"}
+    assert {f.split("/")[1] for f in labels} == {
+        "FERA17_TR_F001_T1.csv",
+        "FERA17_TR_M001_T1.csv",
+        "FERA17_VA_F002_T1.csv",
+    }
     assert "groundtruth/corpus.json" in files and "groundtruth/subjects.json" in files
     assert not any(".partial" in f for f in files)
 
@@ -122,8 +125,10 @@ def test_killed_run_leaves_nothing_that_looks_complete_and_resumes(corpus, tmp_p
     for f in _corpus_files(corpus):
         if f.endswith(".csv"):
             assert (tmp_path / f).read_bytes() == (corpus / f).read_bytes()
-    np.testing.assert_array_equal(_frames(tmp_path / "FERA17_Train_MV/FERA17_TR_M001_T1_7.mp4"),
-                                  _frames(corpus / "FERA17_Train_MV/FERA17_TR_M001_T1_7.mp4"))
+    np.testing.assert_array_equal(
+        _frames(tmp_path / "FERA17_Train_MV/FERA17_TR_M001_T1_7.mp4"),
+        _frames(corpus / "FERA17_Train_MV/FERA17_TR_M001_T1_7.mp4"),
+    )
     # A finished corpus: rerunning writes nothing.
     assert writer.write_corpus(tmp_path, SynthConfig(**TINY), workers=1, progress=False)["written"] == 0
 
@@ -167,14 +172,45 @@ def test_cli_bad_arguments_give_one_error_line(tmp_path, args, message):
 
 def test_cli_writes_corpus_and_preview(tmp_path):
     out = tmp_path / "c"
-    result = _cli("synth", str(out), "--train-subjects", "1", "--valid-subjects", "1", "--tasks", "1",
-                  "--frames", "2", "--size", "64", "--workers", "1", "--quiet", "--preview")
+    result = _cli(
+        "synth",
+        str(out),
+        "--train-subjects",
+        "1",
+        "--valid-subjects",
+        "1",
+        "--tasks",
+        "1",
+        "--frames",
+        "2",
+        "--size",
+        "64",
+        "--workers",
+        "1",
+        "--quiet",
+        "--preview",
+    )
     assert result.returncode == 0, result.stderr
     assert "2 sessions, 2 written now" in result.stdout
     image = cv2.imread(str(out / "preview.png"))
     assert image is not None and image.shape[0] > 300 and image.shape[1] > 600
-    again = _cli("synth", str(out), "--train-subjects", "1", "--valid-subjects", "1", "--tasks", "1",
-                 "--frames", "2", "--size", "64", "--workers", "1", "--quiet")
+    again = _cli(
+        "synth",
+        str(out),
+        "--train-subjects",
+        "1",
+        "--valid-subjects",
+        "1",
+        "--tasks",
+        "1",
+        "--frames",
+        "2",
+        "--size",
+        "64",
+        "--workers",
+        "1",
+        "--quiet",
+    )
     assert again.returncode == 0 and "0 written now" in again.stdout
     refused = _cli("synth", str(out), "--frames", "3", "--quiet")
     assert refused.returncode == 2 and str(out) in refused.stderr and len(refused.stderr.strip().splitlines()) == 1

@@ -90,7 +90,7 @@ def write_preview(corpus_dir, path, subject: str | None = None) -> Path:
     for i, view in enumerate(views):
         ax = fig.add_subplot(left[i // 3, i % 3])
         ax.imshow(neutral[i])
-        ax.set_title(f"view {view.number}: yaw {view.yaw:+.0f}, pitch {view.pitch:+.0f}", fontsize=7)
+        ax.set_title(f"view {view.number}\nyaw {view.yaw:+.0f}, pitch {view.pitch:+.0f}", fontsize=7)
         ax.axis("off")
     right = outer[1].subgridspec(4, 5, wspace=0.03, hspace=0.2)
     frontal = (

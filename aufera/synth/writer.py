@@ -29,7 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from aufera.au import decode_to_fera_occurrence, view_grid
+from aufera.au import NUM_AUS, decode_to_fera_occurrence, view_grid
 from aufera.errors import AuferaError
 from aufera.layout import LABEL_HEADER, SPLITS, TRAIN, VALIDATION, Split, label_name, session_name, video_name
 from aufera.synth import episodes
@@ -448,3 +448,19 @@ def write_corpus(
         bar.close()
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     return {**manifest, "written": len(todo), "sessions": len(sessions)}
+
+
+def corpus_base_rates(out_dir) -> dict[str, np.ndarray]:
+    """Share of known labels that are present, per AU, read back from the
+    label files of each split; also the share of labels written as 9."""
+    rates = {}
+    for split in SPLITS:
+        rows = []
+        for path in sorted((Path(out_dir) / split.label_dir).glob("*.csv")):
+            lines = path.read_text().splitlines()[1:]
+            rows.extend([int(x) for x in line.split(",")[1:]] for line in lines)
+        codes = np.asarray(rows).reshape(-1, NUM_AUS)
+        known = codes != 9
+        rates[split.name] = (codes == 1).sum(0) / np.maximum(known.sum(0), 1)
+        rates[f"{split.name}_unknown"] = np.array([1.0 - known.mean()]) if len(codes) else np.array([0.0])
+    return rates
