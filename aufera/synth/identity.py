@@ -273,6 +273,9 @@ class IdentityAssets:
 
 
 OUTSIDE_HEAD = -1000.0
+HEAD_DEPTH = 1.1  # depth of the head in eye distances
+HEAD_SIDE_MARGIN = 0.3  # head half-width beyond the face sides, in eye distances
+HEAD_EXPONENT = 3.0  # 2 is an ellipsoid; larger is flatter in front
 
 
 def _gauss(xs, ys, cx, cy, sx, sy):
@@ -282,7 +285,7 @@ def _gauss(xs, ys, cx, cy, sx, sy):
 def head_height(landmarks: np.ndarray, depth: float = 1.0, nose: float = 1.0):
     """Height map of the head surface in texture space.
 
-    The head is the front half of an ellipsoid around the face, with a nose
+    The head is the front half of a super-ellipsoid around the face, with a nose
     ridge and tip, eye sockets, brow ridge, lips and chin modelled as smooth
     bumps placed at the subject's landmarks.
     """
@@ -293,19 +296,22 @@ def head_height(landmarks: np.ndarray, depth: float = 1.0, nose: float = 1.0):
     u0 = 0.5 * (lm["side_l"][0] + lm["side_r"][0])
     top, bottom = lm["forehead"][1] - 0.5 * iod, lm["chin"][1] + 0.3 * iod
     v0 = 0.5 * (top + bottom)
-    ax = 0.5 * (lm["side_r"][0] - lm["side_l"][0]) + 0.2 * iod
+    ax = 0.5 * (lm["side_r"][0] - lm["side_l"][0]) + HEAD_SIDE_MARGIN * iod
     ay = 0.5 * (bottom - top)
-    az = 1.25 * iod * depth
+    az = HEAD_DEPTH * iod * depth
     r2 = ((xs - u0) / ax) ** 2 + ((ys - v0) / ay) ** 2
     inside = r2 < 1.0
-    height = az * np.sqrt(np.clip(1.0 - r2, 0.0, None))
+    # A super-ellipsoid: flatter across the front of the face than an
+    # ellipsoid, curving away faster at the sides, as a face does.
+    r = np.sqrt(np.clip(r2, 0.0, 1.0))
+    height = az * np.clip(1.0 - r**HEAD_EXPONENT, 0.0, None) ** (1.0 / HEAD_EXPONENT)
     eye_mid = 0.5 * (lm["eye_l"] + lm["eye_r"])
     # Nose: a ridge from between the eyes to the tip, then the tip itself.
     nose_len = lm["nose"][1] - eye_mid[1]
     ridge_t = np.clip((ys - eye_mid[1]) / max(nose_len, 1.0), 0.0, 1.0)
     ridge = np.exp(-0.5 * ((xs - (eye_mid[0] + (lm["nose"][0] - eye_mid[0]) * ridge_t)) / (0.1 * iod)) ** 2)
     ridge *= np.where((ys > eye_mid[1] - 0.1 * iod) & (ys < lm["nose"][1]), ridge_t, 0.0)
-    bumps = 0.32 * iod * nose * (0.7 * ridge + _gauss(xs, ys, *lm["nose"], 0.16 * iod, 0.12 * iod))
+    bumps = 0.24 * iod * nose * (0.6 * ridge + _gauss(xs, ys, *lm["nose"], 0.2 * iod, 0.15 * iod))
     for eye in ("eye_l", "eye_r"):
         bumps -= 0.1 * iod * _gauss(xs, ys, *lm[eye], 0.22 * iod, 0.14 * iod)
     brow_y = 0.5 * (lm["brow_l_inner"][1] + lm["brow_r_inner"][1])

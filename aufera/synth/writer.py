@@ -50,9 +50,15 @@ FORMAT_VERSION = 1
 # finer than the frame so that resampling does not blur it.
 OVERSAMPLE = 1.25
 CAMERA_DISTANCE = 700.0  # texture pixels at canonical scale; about 7 head depths: mild perspective
-# The face box (MTCNN's convention: brows to chin, eye corners plus a margin)
-# in normalised face coordinates.
-FACE_BOX = (-0.4, -0.95, 1.4, 1.7)
+# The face box follows MTCNN's convention (brows to chin, eye corners plus a
+# margin): the bounding box of the rectangle FACE_BOX (normalised face
+# coordinates) laid on the plane of the face, at the mean height of the eyes
+# and mouth corners, together with the cheek contour on the head surface at
+# the rectangle's sides (which comes into view on the side a turned head
+# shows), made no taller than FACE_BOX_ASPECT times its width, as MTCNN's
+# boxes are.
+FACE_BOX = (-0.5, -0.95, 1.5, 1.7)
+FACE_BOX_ASPECT = 1.45
 KEYPOINTS = ((0.0, 0.0), (1.0, 0.0), (0.5, 0.55), (0.1, 1.0), (0.9, 1.0))
 
 
@@ -185,8 +191,8 @@ def _scene(params_json: str, size: int, face_scale: float, yaws: tuple, pitches:
     for view in view_grid(yaws, pitches):
         tx = ty = 0.0
         for _ in range(3):
-            xy = renderer.project(Pose(yaw=view.yaw, pitch=view.pitch, tx=tx, ty=ty), box_points)
-            x, y = (xy.min(0) + xy.max(0)) / 2
+            x0, y0, x1, y1 = face_box(scene, Pose(yaw=view.yaw, pitch=view.pitch, tx=tx, ty=ty), box_points)
+            x, y = (x0 + x1) / 2, (y0 + y1) / 2
             tx -= (x - size / 2) * CAMERA_DISTANCE * k / renderer.focal
             ty -= (y - size / 2) * CAMERA_DISTANCE * k / renderer.focal
         scene.offsets.append((tx, ty))
@@ -199,12 +205,26 @@ def _light_vector(azimuth: float, elevation: float) -> np.ndarray:
 
 
 def _face_points(scene: _Scene) -> tuple[np.ndarray, np.ndarray]:
-    """Surface points spanning the face box, and the five keypoints, as (u, v, h)."""
+    """The points that span the face box (see FACE_BOX), and the five keypoints on the surface, as (u, v, h)."""
     x0, y0, x1, y1 = FACE_BOX
-    gx, gy = np.meshgrid(np.linspace(x0, x1, 9), np.linspace(y0, y1, 9))
-    box = scene.frame.to_pixels(np.stack([gx.ravel(), gy.ravel()], axis=1))
-    keys = scene.frame.to_pixels(np.asarray(KEYPOINTS))
-    return scene.renderer.surface_points(box), scene.renderer.surface_points(keys)
+    corners = scene.frame.to_pixels(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+    keys = scene.renderer.surface_points(scene.frame.to_pixels(np.asarray(KEYPOINTS)))
+    plane = np.mean(keys[[0, 1, 3, 4], 2])
+    cheeks = scene.frame.to_pixels(np.array([[x, y] for x in (x0, x1) for y in (0.0, 0.5, 1.0)]))
+    points = np.concatenate(
+        [np.concatenate([corners, np.full((4, 1), plane)], axis=1), scene.renderer.surface_points(cheeks)]
+    )
+    return points, keys
+
+
+def face_box(scene: _Scene, pose: Pose, box_points: np.ndarray) -> np.ndarray:
+    """The face box (x0, y0, x1, y1) in the image for one pose (see FACE_BOX)."""
+    xy = scene.renderer.project(pose, box_points)
+    (x0, y0), (x1, y1) = xy.min(0), xy.max(0)
+    excess = (y1 - y0) - FACE_BOX_ASPECT * (x1 - x0)
+    if excess > 0:
+        y0, y1 = y0 + excess / 2, y1 - excess / 2
+    return np.array([x0, y0, x1, y1])
 
 
 def warp_texture(scene: _Scene, levels: np.ndarray) -> np.ndarray:
@@ -253,10 +273,9 @@ def render_frame(scene: _Scene, config: SynthConfig, levels, motion, t: int, rng
     iod_px = config.face_scale * config.size
     for v, pose in enumerate(poses):
         background = scene.backgrounds[v].copy()
-        xy_box = scene.renderer.project(pose, box_pts)
-        chin = scene.renderer.project(pose, key_pts[3:5]).mean(0)
+        mouth = scene.renderer.project(pose, key_pts[3:5]).mean(0)
         # Shoulders and clothes below the head, following its motion.
-        centre = (int(round(chin[0])), int(round(chin[1] + 2.6 * iod_px * pose.scale)))
+        centre = (int(round(mouth[0])), int(round(mouth[1] + 2.6 * iod_px * pose.scale)))
         axes = (int(round(3.2 * iod_px * pose.scale)), int(round(1.6 * iod_px * pose.scale)))
         cv2.ellipse(background, centre, axes, 0, 0, 360, scene.clothing.tolist(), -1, lineType=cv2.LINE_AA)
         image = scene.renderer.render(texture, pose, background, light, strength)
@@ -264,7 +283,7 @@ def render_frame(scene: _Scene, config: SynthConfig, levels, motion, t: int, rng
         if rng is not None and config.noise > 0:
             image = image + rng.normal(0.0, config.noise, image.shape).astype(np.float32)
         images.append(np.clip(image + 0.5, 0, 255).astype(np.uint8))
-        boxes.append(np.concatenate([xy_box.min(0), xy_box.max(0)]))
+        boxes.append(face_box(scene, pose, box_pts))
         keypoints.append(scene.renderer.project(pose, key_pts))
     return images, np.asarray(boxes, np.float32), np.asarray(keypoints, np.float32), poses
 
