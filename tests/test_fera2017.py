@@ -1,0 +1,412 @@
+"""The FERA 2017 reader: layout, label parsing, frame pairing and every real-data fault."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from aufera.data import fera2017
+from aufera.data.fera2017 import (
+    LabelFileError,
+    Problem,
+    Session,
+    find_sessions,
+    iter_examples,
+    iter_frames,
+    read_labels,
+    summarize,
+)
+from aufera.errors import AuferaError
+from aufera.layout import LABEL_HEADER, TRAIN, VALIDATION
+from aufera.synth import writer
+from aufera.synth.config import SynthConfig
+
+SIZE = 64
+# Frame i of a hand-made video is flat BGR colour COLOURS[i % 3]: pure blue, green, red.
+COLOURS = ((255, 0, 0), (0, 255, 0), (0, 0, 255))
+
+
+# === Synthetic corpus ===
+
+
+@pytest.fixture(scope="module")
+def synth_root(tmp_path_factory):
+    # The corpus sits one level below the folder given to the reader.
+    parent = tmp_path_factory.mktemp("synth")
+    config = SynthConfig(train_subjects=1, valid_subjects=1, tasks=1, frames=4, size=SIZE)
+    writer.write_corpus(parent / "FERA2017", config, workers=1, progress=False)
+    return parent
+
+
+def test_synthetic_sessions_and_labels(synth_root):
+    corpus = synth_root / "FERA2017"
+    sessions, problems = find_sessions(synth_root)
+    assert problems == []
+    splits = json.loads((corpus / "groundtruth" / "corpus.json").read_text())["splits"]
+    assert [(s.split, s.subject, s.task) for s in sessions] == [
+        (TRAIN, splits["train"][0], "T1"),
+        (VALIDATION, splits["validation"][0], "T1"),
+    ]
+    for session in sessions:
+        assert session.views == tuple(range(1, 10))
+        assert session.label_path == corpus / session.split.label_dir / f"{session.name}.csv"
+        assert session.videos[5] == corpus / session.split.video_dir / f"{session.name}_5.mp4"
+        truth = np.load(corpus / "groundtruth" / f"{session.name}.npz")
+        assert session.labels.dtype == np.int8 and session.labels.shape == (4, 10)
+        np.testing.assert_array_equal(session.labels, truth["labels"])
+        assert session.frame_numbers.dtype == np.int64
+        np.testing.assert_array_equal(session.frame_numbers, truth["frame"])
+        frames, labels, label_problems = read_labels(session.label_path)
+        np.testing.assert_array_equal(labels, truth["labels"])
+        assert label_problems == []
+
+
+def test_synthetic_frames(synth_root):
+    corpus = synth_root / "FERA2017"
+    sessions, problems = find_sessions(synth_root)
+    report = summarize(sessions, problems)
+    examples = list(iter_examples(sessions, report=report))
+    assert len(examples) == 2 * 9 * 4
+    for session in sessions:
+        truth = np.load(corpus / "groundtruth" / f"{session.name}.npz")
+        for view in range(9):
+            mine = [e for e in examples if e.subject == session.subject and e.view == view]
+            assert [e.frame for e in mine] == truth["frame"].tolist()
+            assert {e.split for e in mine} == {session.split.name} and {e.task for e in mine} == {"T1"}
+            for e, row in zip(mine, truth["labels"], strict=True):
+                assert e.image.shape == (SIZE, SIZE, 3) and e.image.dtype == np.uint8
+                assert e.au.dtype == np.int8
+                np.testing.assert_array_equal(e.au, row)
+    # The images are OpenCV's frames turned from BGR to RGB.
+    capture = cv2.VideoCapture(str(sessions[0].videos[3]))
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok
+    first = next(e for e in examples if e.split == "train" and e.view == 2)
+    np.testing.assert_array_equal(first.image, bgr[:, :, ::-1])
+    assert report.problems == []
+    for name in ("train", "validation"):
+        counts = report.splits[name]
+        assert (counts.sessions, counts.videos, counts.label_rows) == (1, 9, 4)
+        assert (counts.videos_read, counts.frames_read) == (9, 36)
+
+
+# === Hand-made FERA 2017 folder with every fault ===
+
+
+def _video(path, frames):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25, (SIZE, SIZE))
+    assert out.isOpened()
+    for i in range(frames):
+        out.write(np.full((SIZE, SIZE, 3), COLOURS[i % 3], np.uint8))
+    out.release()
+
+
+def _csv(path, first_frame, rows, header=True):
+    """Writes a label file whose row i has AU k present when (i + k) is even."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [LABEL_HEADER] if header else []
+    for i in range(rows):
+        lines.append(",".join([str(first_frame + i)] + [str(int((i + k) % 2 == 0)) for k in range(10)]))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _expected_labels(rows):
+    return np.array([[1 if (i + k) % 2 == 0 else -1 for k in range(10)] for i in range(rows)], np.int8)
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory):
+    """A FERA 2017 copy, two levels below the folder given to the reader, with one fault of each kind."""
+    top = tmp_path_factory.mktemp("faulty")
+    root = top / "download" / "FERA2017"
+    tv, tl = root / "FERA17_Train_MV", root / "Train_Occ"
+    vv, vl = root / "FERA17_Valid_MV", root / "Valid_Occ"
+    # A good session of 9 views (view 9 with an upper-case extension, its CSV too) starting at frame 1000.
+    for view in range(1, 9):
+        _video(tv / f"FERA17_TR_F001_T1_{view}.mp4", 3)
+    _video(tv / "FERA17_TR_F001_T1_9.MP4", 3)
+    _csv(tl / "FERA17_TR_F001_T1.CSV", 1000, 3)
+    # A video longer (5 frames) than its CSV (3 rows), and a nested duplicate of it.
+    _video(tv / "FERA17_TR_F002_T1_1.mp4", 5)
+    _csv(tl / "FERA17_TR_F002_T1.csv", 1, 3)
+    _video(tv / "copy" / "FERA17_TR_F002_T1_1.mp4", 1)
+    # A CSV longer (4 rows) than its video (2 frames).
+    _video(tv / "FERA17_TR_F002_T2_4.mp4", 2)
+    _csv(tl / "FERA17_TR_F002_T2.csv", 7, 4)
+    # A video without a label file; a label file without videos.
+    _video(tv / "FERA17_TR_F003_T1_1.mp4", 2)
+    _csv(tl / "FERA17_TR_F004_T1.csv", 1, 2)
+    # Garbage bytes and an empty (zero-frame) video beside a good view.
+    (tv / "FERA17_TR_F005_T1_1.mp4").write_bytes(np.random.default_rng(0).bytes(2000))
+    _video(tv / "FERA17_TR_F005_T1_2.mp4", 3)
+    _video(tv / "FERA17_TR_F005_T1_3.mp4", 0)
+    _csv(tl / "FERA17_TR_F005_T1.csv", 1, 3)
+    # Unusable label files: empty, header only, binary.
+    for task in ("T1", "T2", "T3"):
+        _video(tv / f"FERA17_TR_F006_{task}_1.mp4", 1)
+    (tl / "FERA17_TR_F006_T1.csv").write_bytes(b"")
+    (tl / "FERA17_TR_F006_T2.csv").write_text(LABEL_HEADER + "\n")
+    (tl / "FERA17_TR_F006_T3.csv").write_bytes(bytes(range(256)) * 4)
+    # Names that are not FERA 2017 names, a file of the wrong split, and files to ignore silently.
+    (tv / "FERA17_TR_F001_T1_10.mp4").write_bytes(b"x")
+    (tv / "FERA17_VA_F001_T1_1.mp4").write_bytes(b"x")
+    (tl / "notes.csv").write_text("a,b\n")
+    (tv / ".DS_Store").write_bytes(b"\0\1")
+    (tv / "readme.txt").write_text("hello")
+    _csv(root / "Train_Int" / "AU01" / "FERA17_TR_F001_T1.csv", 0, 9)
+    _csv(root / "groundtruth" / "FERA17_TR_F001_T1.csv", 0, 9)
+    # Validation: a header-less CSV with odd codes and bad rows.
+    _video(vv / "FERA17_VA_M002_T1_5.mp4", 3)
+    vl.mkdir(parents=True)
+    (vl / "FERA17_VA_M002_T1.csv").write_text(
+        "1,1,0,1,0,1,0,1,0,1,0\n"
+        "2,9,5,,x,1,0,1.0,0.0,-1,nan\n"
+        "3,1,0\n"
+        "abc,1,0,1,0,1,0,1,0,1,0\n"
+        "\n"
+        "3.5,1,0,1,0,1,0,1,0,1,0\n"
+        "4,0,0,0,0,0,0,0,0,0,0,,\n"
+    )
+    return top, root
+
+
+def _by_kind(problems):
+    table = {}
+    for p in problems:
+        table.setdefault(p.kind, []).append(p)
+    return table
+
+
+def test_faulty_sessions_found(faulty):
+    top, root = faulty
+    sessions, _ = find_sessions(top)
+    assert [s.name for s in sessions] == [
+        "FERA17_TR_F001_T1",
+        "FERA17_TR_F002_T1",
+        "FERA17_TR_F002_T2",
+        "FERA17_TR_F005_T1",
+        "FERA17_VA_M002_T1",
+    ]
+    good = sessions[0]
+    assert good.views == tuple(range(1, 10))
+    assert good.videos[9].name == "FERA17_TR_F001_T1_9.MP4"
+    assert good.label_path == root / "Train_Occ" / "FERA17_TR_F001_T1.CSV"
+    assert sessions[1].videos == {1: root / "FERA17_Train_MV" / "FERA17_TR_F002_T1_1.mp4"}
+    assert sessions[3].views == (1, 2, 3)
+
+
+def test_faulty_problems_found(faulty):
+    top, root = faulty
+    tv, tl, vl = root / "FERA17_Train_MV", root / "Train_Occ", root / "Valid_Occ"
+    _, problems = find_sessions(top)
+    kinds = _by_kind(problems)
+    for p in problems:
+        assert isinstance(p, Problem) and str(p) == f"{p.path}: {p.reason}" and "\n" not in str(p)
+    assert [p.path for p in kinds["no_labels"]] == [tv / "FERA17_TR_F003_T1_1.mp4"]
+    assert "FERA17_TR_F003_T1.csv" in kinds["no_labels"][0].reason
+    assert [p.path for p in kinds["no_videos"]] == [tl / "FERA17_TR_F004_T1.csv"]
+    assert [(p.path, p.reason.split(";")[0]) for p in kinds["bad_labels"]] == [
+        (tl / "FERA17_TR_F006_T1.csv", "label file is empty"),
+        (tl / "FERA17_TR_F006_T2.csv", "label file has a header row but no data rows"),
+        (tl / "FERA17_TR_F006_T3.csv", "label file is not text (it holds NUL bytes)"),
+    ]
+    assert all(p.reason.endswith("; session skipped (1 video not read)") for p in kinds["bad_labels"])
+    missing = {p.path.name for p in kinds["missing_view"]}
+    assert {f"FERA17_TR_F002_T1_{v}.mp4" for v in range(2, 10)} <= missing
+    assert {f"FERA17_TR_F005_T1_{v}.mp4" for v in range(4, 10)} <= missing
+    assert not any("F001_T1" in name for name in missing)
+    assert len(missing) == 8 + 8 + 6 + 8  # F002_T1, F002_T2, F005_T1, M002_T1
+    f005 = [p for p in kinds["missing_view"] if p.path.name == "FERA17_TR_F005_T1_4.mp4"]
+    assert [(p.path, p.reason) for p in f005] == [
+        (tv / "FERA17_TR_F005_T1_4.mp4", "view 4 missing; the session is read from its 3 views present")
+    ]
+    assert [p.path for p in kinds["duplicate_file"]] == [tv / "copy" / "FERA17_TR_F002_T1_1.mp4"]
+    assert sorted(p.path.name for p in kinds["bad_name"]) == ["FERA17_TR_F001_T1_10.mp4", "notes.csv"]
+    assert [p.path.name for p in kinds["wrong_split"]] == ["FERA17_VA_F001_T1_1.mp4"]
+    assert [(p.path, p.line) for p in kinds["no_header"]] == [(vl / "FERA17_VA_M002_T1.csv", 1)]
+    assert [(p.line, p.reason) for p in kinds["bad_row"]] == [
+        (3, "line 3: 3 columns, expected 11 (frame number and 10 AUs); row skipped"),
+        (4, "line 4: frame number 'abc' is not an integer; row skipped"),
+        (6, "line 6: frame number '3.5' is not an integer; row skipped"),
+    ]
+    # Nothing from the intensity folder, groundtruth/, .DS_Store or readme.txt.
+    assert not any("Train_Int" in str(p.path) or "groundtruth" in str(p.path) for p in problems)
+    assert not any(p.path.name in (".DS_Store", "readme.txt") for p in problems)
+    assert set(kinds) == {
+        "no_labels",
+        "no_videos",
+        "bad_labels",
+        "missing_view",
+        "duplicate_file",
+        "bad_name",
+        "wrong_split",
+        "no_header",
+        "bad_row",
+    }
+
+
+def test_faulty_frames(faulty):
+    top, root = faulty
+    tv = root / "FERA17_Train_MV"
+    sessions, problems = find_sessions(top)
+    report = summarize(sessions, problems)
+    before = len(report.problems)
+    examples = list(iter_examples(sessions, report=report))
+    new = _by_kind(report.problems[before:])
+    assert set(new) == {"frame_count", "undecodable"}
+
+    def frames(name, view):
+        code = {"train": "TR", "validation": "VA"}
+        return [e for e in examples if f"FERA17_{code[e.split]}_{e.subject}_{e.task}" == name and e.view == view - 1]
+
+    # The good session: frame numbers from the CSV, labels in order, RGB images.
+    for view in range(1, 10):
+        got = frames("FERA17_TR_F001_T1", view)
+        assert [e.frame for e in got] == [1000, 1001, 1002]
+        np.testing.assert_array_equal(np.stack([e.au for e in got]), _expected_labels(3))
+        for e, (b, g, r) in zip(got, COLOURS, strict=True):
+            assert e.image.shape == (SIZE, SIZE, 3) and e.image.dtype == np.uint8
+            np.testing.assert_allclose(e.image.reshape(-1, 3).mean(0), (r, g, b), atol=30)
+    # Video longer than the CSV (5 frames, 3 rows) and CSV longer than the video (4 rows, 2 frames).
+    assert [e.frame for e in frames("FERA17_TR_F002_T1", 1)] == [1, 2, 3]
+    assert [e.frame for e in frames("FERA17_TR_F002_T2", 4)] == [7, 8]
+    np.testing.assert_array_equal(np.stack([e.au for e in frames("FERA17_TR_F002_T2", 4)]), _expected_labels(2))
+    assert [(p.path, p.reason) for p in new["frame_count"]] == [
+        (
+            tv / "FERA17_TR_F002_T1_1.mp4",
+            "video has 5 frames but FERA17_TR_F002_T1.csv has 3 label rows; frames and rows paired in order up to 3, the rest left out",
+        ),
+        (
+            tv / "FERA17_TR_F002_T2_4.mp4",
+            "video has 2 frames but FERA17_TR_F002_T2.csv has 4 label rows; frames and rows paired in order up to 2, the rest left out",
+        ),
+    ]
+    # Undecodable videos are skipped, the good view of the same session is read.
+    assert [p.path.name for p in new["undecodable"]] == ["FERA17_TR_F005_T1_1.mp4", "FERA17_TR_F005_T1_3.mp4"]
+    assert frames("FERA17_TR_F005_T1", 1) == [] and frames("FERA17_TR_F005_T1", 3) == []
+    assert [e.frame for e in frames("FERA17_TR_F005_T1", 2)] == [1, 2, 3]
+    # Header-less validation CSV: frames 1, 2, 4 kept; 9, 5, empty, "x", -1 and nan are unknown.
+    got = frames("FERA17_VA_M002_T1", 5)
+    assert [e.frame for e in got] == [1, 2, 4]
+    np.testing.assert_array_equal(
+        np.stack([e.au for e in got]),
+        [
+            [1, -1, 1, -1, 1, -1, 1, -1, 1, -1],
+            [0, 0, 0, 0, 1, -1, 1, -1, 0, 0],
+            [-1] * 10,
+        ],
+    )
+    train, valid = report.splits["train"], report.splits["validation"]
+    assert (train.sessions, train.videos, train.label_rows) == (4, 14, 13)
+    assert (train.videos_read, train.frames_read) == (12, 27 + 3 + 2 + 3)
+    assert (valid.sessions, valid.videos, valid.label_rows, valid.videos_read, valid.frames_read) == (1, 1, 3, 1, 3)
+    lines = report.lines()
+    assert lines[0] == "train: 4 sessions, 14 videos, 13 label rows; 35 frames read from 12 videos"
+    assert lines[2].startswith(f"problems: {len(report.problems)} (") and "frame_count 2" in lines[2]
+    data = report.to_dict()
+    assert data["splits"]["validation"]["frames_read"] == 3
+    assert [p["path"] for p in data["problems"] if p["kind"] == "no_labels"] == [str(tv / "FERA17_TR_F003_T1_1.mp4")]
+    assert json.loads(json.dumps(data)) == data
+
+
+# === Smaller cases ===
+
+
+def test_read_labels_rules(tmp_path):
+    path = tmp_path / "FERA17_TR_F001_T1.csv"
+    # Any header names; ";" delimiter, quotes and spaces; a trailing empty column; integral float frame numbers.
+    path.write_text('frame;a;b;c;d;e;f;g;h;i;j\n"1000"; 1;0;9;5;;x;1;0;1;0;\n1001.0;0;1;0;1;0;1;0;1;0;1\n')
+    frames, labels, problems = read_labels(path)
+    assert frames.dtype == np.int64 and frames.tolist() == [1000, 1001]
+    assert labels.dtype == np.int8
+    assert labels.tolist() == [[1, -1, 0, 0, 0, 0, 1, -1, 1, -1], [-1, 1, -1, 1, -1, 1, -1, 1, -1, 1]]
+    assert problems == []
+    # Frame numbers out of order are kept and reported.
+    path.write_text(LABEL_HEADER + "\n5," + ",".join("1" * 10) + "\n3," + ",".join("0" * 10) + "\n")
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [5, 3] and [p.kind for p in problems] == ["frame_order"]
+    # Many bad rows: the first ones one by one, then one count.
+    bad = "\n".join(f"{i},1" for i in range(15))
+    path.write_text(LABEL_HEADER + "\n" + bad + "\n99," + ",".join("1" * 10) + "\n")
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [99]
+    assert len(problems) == fera2017.MAX_ROW_PROBLEMS + 1
+    assert problems[-1].reason.startswith("5 more rows skipped")
+    # No valid row at all.
+    path.write_text(LABEL_HEADER + "\n" + bad + "\n")
+    with pytest.raises(LabelFileError, match=r"no valid data row \(line 2: 2 columns"):
+        read_labels(path)
+    with pytest.raises(LabelFileError, match="cannot be read"):
+        read_labels(tmp_path / "missing.csv")
+
+
+def test_iter_frames_hand_made_session(tmp_path):
+    # A Session built by hand (no labels in memory) reads its CSV; problems go to the list given.
+    _video(tmp_path / "FERA17_TR_F001_T1_5.mp4", 2)
+    _csv(tmp_path / "FERA17_TR_F001_T1.csv", 1000, 2)
+    session = Session(
+        TRAIN, "F001", "T1", tmp_path / "FERA17_TR_F001_T1.csv", {5: tmp_path / "FERA17_TR_F001_T1_5.mp4"}
+    )
+    problems = []
+    got = list(iter_frames(session, 5, problems))
+    assert [g[0] for g in got] == [1000, 1001] and problems == []
+    np.testing.assert_array_equal(np.stack([g[2] for g in got]), _expected_labels(2))
+    with pytest.raises(ValueError, match="view_number=4"):
+        next(iter_frames(session, 4))
+
+
+def test_video_that_opens_but_yields_nothing(tmp_path, monkeypatch):
+    class Capture:
+        def __init__(self, path):
+            pass
+
+        def isOpened(self):
+            return True
+
+        def read(self):
+            return False, None
+
+        def release(self):
+            pass
+
+    monkeypatch.setattr(fera2017.cv2, "VideoCapture", Capture)
+    _csv(tmp_path / "a.csv", 1, 2)
+    frames, labels, _ = read_labels(tmp_path / "a.csv")
+    session = Session(TRAIN, "F001", "T1", tmp_path / "a.csv", {1: tmp_path / "v.mp4"}, frames, labels)
+    problems = []
+    assert list(iter_frames(session, 1, problems)) == []
+    assert [(p.kind, p.reason) for p in problems] == [("undecodable", "no frame could be decoded; video skipped")]
+
+
+def test_missing_folder_and_split(tmp_path):
+    _video(tmp_path / "FERA17_Train_MV" / "FERA17_TR_F001_T1_1.mp4", 1)
+    sessions, problems = find_sessions(tmp_path)
+    assert sessions == []
+    assert [(p.kind, p.path) for p in problems] == [
+        ("missing_folder", tmp_path / "Train_Occ"),
+        ("no_labels", tmp_path / "FERA17_Train_MV" / "FERA17_TR_F001_T1_1.mp4"),
+        ("missing_split", tmp_path / "FERA17_Valid_MV"),
+    ]
+    assert problems[2].reason == "no FERA17_Valid_MV or Valid_Occ folder found; the validation split is empty"
+
+
+def test_folder_without_fera_files(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AuferaError, match=f"^{empty}: no FERA 2017 videos or label files"):
+        find_sessions(empty)
+    other = tmp_path / "other"
+    (other / "FERA17_Train_MV").mkdir(parents=True)
+    (other / "FERA17_Train_MV" / "clip.txt").write_text("x")
+    with pytest.raises(AuferaError, match=f"^{other}: no FERA 2017.*folders found: {other / 'FERA17_Train_MV'}"):
+        find_sessions(other)
+    with pytest.raises(AuferaError, match="is itself a FERA 2017 folder"):
+        find_sessions(other / "FERA17_Train_MV")
+    with pytest.raises(AuferaError, match="does not exist"):
+        find_sessions(tmp_path / "nowhere")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(AuferaError, match="is not a folder"):
+        find_sessions(tmp_path / "file.txt")
