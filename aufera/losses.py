@@ -1,0 +1,165 @@
+"""Losses of He et al. 2019: the multi-label pair cross-entropy (eq. 4) and the view loss (eq. 3).
+
+Labels follow the aufera contract (`aufera.au`): an AU label is +1 (present),
+-1 (absent) or 0 (unknown); a 2-neuron AU output has index 0 = present and
+index 1 = absent. Unknown labels contribute neither loss nor gradient.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from aufera.au import ABSENT, PRESENT
+
+EPSILON = 1e-7
+
+
+def multilabel_pair_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
+    """Multi-label cross-entropy on 2-neuron outputs with unknown labels (eq. 4), per sample.
+
+    For sample n and AU c with probabilities p = y_pred[n, c, 0] (present) and
+    q = y_pred[n, c, 1] (absent):
+
+        l_n = - sum_c ( [Y_nc > 0] log p + [Y_nc < 0] log q ).
+
+    With a softmax over each pair q = 1 - p, which is eq. (4) of the paper.
+    Labels Y_nc = 0 (unknown) are masked out, so they give no loss and a zero
+    gradient. Probabilities are clipped to [epsilon, 1] before the log so that
+    the loss and its gradient stay finite.
+
+    Returns the per-sample losses (N,); their mean over samples is eq. (4)
+    (`MultiLabelPairCrossentropy` and `mean_multilabel_pair_crossentropy`
+    take that mean).
+
+    Args:
+        y_true: tensor (N, num_aus) of +1 / -1 / 0, any numeric dtype.
+        y_pred: tensor (N, num_aus, 2) of probabilities.
+        epsilon: float. Lower clip of the probabilities. Defaults to 1e-7.
+
+    Returns:
+        A float tensor (N,).
+
+    References:
+        He, Li, Bo, Yu 2019, Sec. 3.2, eq. (4).
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    if len(y_pred.shape) != 3 or y_pred.shape[-1] != 2:
+        raise ValueError(f"`y_pred` must have shape (N, num_aus, 2). Received: y_pred.shape={y_pred.shape}")
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    if len(y_true.shape) == 3 and y_true.shape[-1] == 1:
+        y_true = ops.squeeze(y_true, axis=-1)
+    if len(y_true.shape) != 2:
+        raise ValueError(f"`y_true` must have shape (N, num_aus). Received: y_true.shape={y_true.shape}")
+    present = ops.cast(ops.equal(y_true, PRESENT), y_pred.dtype)
+    absent = ops.cast(ops.equal(y_true, ABSENT), y_pred.dtype)
+    log_p = ops.log(ops.clip(y_pred[..., 0], epsilon, 1.0))
+    log_q = ops.log(ops.clip(y_pred[..., 1], epsilon, 1.0))
+    return -ops.sum(present * log_p + absent * log_q, axis=-1)
+
+
+def mean_multilabel_pair_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
+    """Eq. (4): the mean over samples of `multilabel_pair_crossentropy` (a scalar)."""
+    return ops.mean(multilabel_pair_crossentropy(y_true, y_pred, epsilon=epsilon))
+
+
+def view_crossentropy(y_true, y_pred):
+    """Softmax cross-entropy of the view branch, L2 of eq. (3), per sample.
+
+    Args:
+        y_true: tensor (N,) (or (N, 1)) of view indices 0-8.
+        y_pred: tensor (N, num_views) of softmax probabilities.
+
+    Returns:
+        A float tensor (N,).
+    """
+    return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=False)
+
+
+@keras.saving.register_keras_serializable(package="aufera")
+class MultiLabelPairCrossentropy(keras.losses.Loss):
+    """Keras loss for the 2-neuron AU outputs: eq. (4) with unknown labels ignored.
+
+    `loss(y_true, y_pred)` with y_true (N, num_aus) in {+1, -1, 0} and y_pred
+    (N, num_aus, 2) returns the mean over samples of the sum over AUs (the
+    default reduction "sum_over_batch_size" averages the per-sample sums).
+
+    Args:
+        epsilon: float. Lower clip of the probabilities. Defaults to 1e-7.
+        reduction: str. Keras loss reduction. Defaults to "sum_over_batch_size".
+        name: str. Defaults to "multilabel_pair_crossentropy".
+        dtype: the loss dtype. Defaults to None (the Keras float type).
+
+    Examples:
+
+    ```python
+    model.compile(optimizer="adam", loss={"au": MultiLabelPairCrossentropy()})
+    ```
+
+    References:
+        He, Li, Bo, Yu 2019, Sec. 3.2, eq. (4).
+    """
+
+    def __init__(
+        self,
+        epsilon: float = EPSILON,
+        reduction: str = "sum_over_batch_size",
+        name: str = "multilabel_pair_crossentropy",
+        dtype=None,
+    ):
+        if not 0.0 < float(epsilon) < 0.5:
+            raise ValueError(f"`epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        return multilabel_pair_crossentropy(y_true, y_pred, epsilon=self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config["epsilon"] = self.epsilon
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def network1_losses(lambda_au: float = 0.5, lambda_view: float = 0.5) -> dict:
+    """Compile arguments for Network1: L = lambda_au * L1 + lambda_view * L2 (eq. 3).
+
+    L1 is the pair cross-entropy of eq. (4) on output "au"; L2 the softmax
+    cross-entropy on output "view" (sparse labels 0-8). The paper sets both
+    lambdas to 0.5.
+
+    Returns:
+        A dict with keys `loss` and `loss_weights`, to unpack into
+        `model.compile(optimizer, **network1_losses())`.
+
+    References:
+        He, Li, Bo, Yu 2019, Sec. 3.2, eq. (3); Sec. 4.3 (lambda1 = lambda2 = 0.5).
+    """
+    for value, what in ((lambda_au, "lambda_au"), (lambda_view, "lambda_view")):
+        if not float(value) >= 0.0:
+            raise ValueError(f"`{what}` must be a non-negative number. Received: {what}={value!r}")
+    return {
+        "loss": {"au": MultiLabelPairCrossentropy(), "view": keras.losses.SparseCategoricalCrossentropy()},
+        "loss_weights": {"au": float(lambda_au), "view": float(lambda_view)},
+    }
+
+
+def network2_losses() -> dict:
+    """Compile arguments for Network2: the pair cross-entropy of eq. (4) on output "au"."""
+    return {"loss": {"au": MultiLabelPairCrossentropy()}}
+
+
+def network1_loss(y_true: dict, y_pred: dict, lambda_au: float = 0.5, lambda_view: float = 0.5):
+    """Eq. (3) as one scalar, for custom training loops: lambda_au * L1 + lambda_view * L2.
+
+    Args:
+        y_true: dict with "au" (N, num_aus) labels and "view" (N,) indices.
+        y_pred: dict with "au" (N, num_aus, 2) and "view" (N, num_views) probabilities.
+    """
+    l1 = mean_multilabel_pair_crossentropy(y_true["au"], y_pred["au"])
+    l2 = ops.mean(view_crossentropy(y_true["view"], y_pred["view"]))
+    return lambda_au * l1 + lambda_view * l2

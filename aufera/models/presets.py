@@ -1,0 +1,102 @@
+"""Named model presets: architecture variants as data.
+
+A preset is a dictionary with:
+
+- `description`: one line.
+- `preprocessing`: what the model expects at its input: `image_size` (side of
+  the square face crop), `channels` (1, grayscale), `scale` (uint8 pixels are
+  multiplied by it, giving [0, 1]) and `mean` ("train", the training-split mean
+  image is subtracted, He et al. 2019 Sec. 4.2).
+- `backbone`: constructor arguments of `ResNetBackbone`.
+- `network1`: constructor arguments of `Network1` other than `backbone`.
+- `network2`: constructor arguments of `Network2` other than `backbone`.
+
+Preset names are a contract: `"paper"` and `"cpu-small"`.
+
+`"paper"` is the FERA 2017 configuration of He et al. 2019: input 132x132x1,
+stem of one 3x3 convolution with 32 filters and stride 1, average pooling 2x2
+after the stem and after groups 1-3 (132 -> 66 -> 33 -> 16 -> 8), 4 groups of
+4 residual blocks of widths 32/64/128/256, flatten (8 x 8 x 256 = 16384
+features), FC1 = FC2 = 4096. Parameter counts (every weight, the 8,640
+batch-normalisation moving statistics included): Network1 90,072,253;
+Network2's new layers 84,394,004; together 174,466,257. Network2 as a whole,
+its frozen backbone included, has 90,334,388, so the two models saved side by
+side hold 180,406,641. The paper reports "192 M" for both networks without
+giving the widths or the pooling; this is the closest reading we have (see
+docs/models.md).
+
+`"cpu-small"` keeps the paper's layout (stem, 4 groups, average pooling,
+flatten, FC1/FC2 with PReLU, pair outputs) at a size that trains in minutes
+on 2 CPU cores: a stride-2 stem (132 -> 66 -> 33 after its pooling), 2 blocks
+per group of widths 16/32/48/64, a 4 x 4 x 64 = 1024-feature flatten and
+FC1 = FC2 = 128. Network1 423,981 weights, Network2's new layers 173,588,
+together 597,569.
+"""
+
+from __future__ import annotations
+
+import copy
+
+PRESETS: dict[str, dict] = {
+    "paper": {
+        "description": "He et al. 2019 on FERA 2017: 4x4 residual blocks of widths 32-256, FC 4096 (174.5M weights).",
+        "preprocessing": {"image_size": 132, "channels": 1, "scale": 1.0 / 255.0, "mean": "train"},
+        "backbone": {
+            "input_shape": [132, 132, 1],
+            "stackwise_num_filters": [32, 64, 128, 256],
+            "stackwise_num_blocks": [4, 4, 4, 4],
+            "stackwise_pooling": [True, True, True, False],
+            "stem_filters": 32,
+            "stem_kernel_size": 3,
+            "stem_strides": 1,
+            "stem_pooling": True,
+            "pool_size": 2,
+        },
+        "network1": {"fc1_units": 4096, "fc2_units": 4096, "dropout": 0.5, "prelu_alpha": 0.3},
+        "network2": {"fc1_units": 4096, "fc2_units": 4096, "dropout": 0.5, "prelu_alpha": 0.3},
+    },
+    "cpu-small": {
+        "description": "Small and fast for 2 CPU cores: 2 blocks per group of widths 16-64, FC 128 (about 0.6M weights).",
+        "preprocessing": {"image_size": 132, "channels": 1, "scale": 1.0 / 255.0, "mean": "train"},
+        "backbone": {
+            "input_shape": [132, 132, 1],
+            "stackwise_num_filters": [16, 32, 48, 64],
+            "stackwise_num_blocks": [2, 2, 2, 2],
+            "stackwise_pooling": [True, True, True, False],
+            "stem_filters": 16,
+            "stem_kernel_size": 3,
+            "stem_strides": 2,
+            "stem_pooling": True,
+            "pool_size": 2,
+        },
+        "network1": {"fc1_units": 128, "fc2_units": 128, "dropout": 0.5, "prelu_alpha": 0.3},
+        "network2": {"fc1_units": 128, "fc2_units": 128, "dropout": 0.5, "prelu_alpha": 0.3},
+    },
+}
+
+
+def preset_names() -> tuple[str, ...]:
+    """Returns the names of the available presets."""
+    return tuple(PRESETS)
+
+
+def get_preset(name: str) -> dict:
+    """Returns a deep copy of the preset `name`.
+
+    Args:
+        name: str. One of `preset_names()`.
+
+    Raises:
+        ValueError: if there is no preset of that name.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset. Available presets: {sorted(PRESETS)}. Received: name={name!r}")
+    return copy.deepcopy(PRESETS[name])
+
+
+def split_overrides(overrides: dict) -> tuple[dict, dict]:
+    """Splits `from_preset` keyword overrides into backbone arguments and head arguments."""
+    backbone_args = set(PRESETS["paper"]["backbone"])
+    backbone = {k: v for k, v in overrides.items() if k in backbone_args}
+    head = {k: v for k, v in overrides.items() if k not in backbone_args}
+    return backbone, head
