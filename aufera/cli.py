@@ -1,7 +1,8 @@
 """The `aufera` command.
 
 Subcommands:
-    synth   write the synthetic multi-view AU corpus in the FERA 2017 layout
+    synth    write the synthetic multi-view AU corpus in the FERA 2017 layout
+    prepare  turn FERA 2017 (or the synthetic corpus) into the TFDS dataset of face crops
 
 Every failure on bad input is one line naming the file or argument and the
 problem, with exit status 2.
@@ -144,6 +145,96 @@ def _add_synth(sub) -> None:
     p.set_defaults(run=_run_synth)
 
 
+def _add_prepare(sub) -> None:
+    from aufera.synth.config import default_workers
+
+    p = sub.add_parser(
+        "prepare",
+        help="turn FERA 2017 (or the synthetic corpus) into the TFDS dataset of face crops",
+        description="Find the face in every frame of every view with MTCNN (detection on keyframes, tracking in "
+        "between, cached per video), crop it square, grayscale, resize, and write the TFDS dataset with splits "
+        "train and validation, the training mean image and a report. Rerunning after an interruption reuses the "
+        "cached faces.",
+    )
+    p.add_argument(
+        "--data-dir",
+        required=True,
+        metavar="FERA_ROOT",
+        help="folder with FERA17_Train_MV/, Train_Occ/, FERA17_Valid_MV/, Valid_Occ/ "
+        "(a FERA 2017 copy or a corpus written by aufera synth)",
+    )
+    p.add_argument("--out", required=True, metavar="OUT_DIR", help="TFDS data folder to write the dataset into")
+    p.add_argument(
+        "--image-size",
+        type=_positive_int,
+        default=132,
+        metavar="PX",
+        help="side of the square face crop (132: He et al.; 170: DRML; 200: CNN-LSTM; default 132)",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=default_workers(),
+        metavar="N",
+        help="processes finding faces (default: the number of CPU cores, at most 8)",
+    )
+    p.add_argument(
+        "--detect-every",
+        type=_positive_int,
+        default=None,
+        metavar="K",
+        help="run MTCNN on every K-th frame and track in between (default: see docs/faces.md)",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        metavar="M",
+        help="crop margin around the face box, as a share of its side (default: see docs/faces.md)",
+    )
+    p.add_argument(
+        "--beam",
+        action="store_true",
+        help="build with Apache Beam (DirectRunner with --workers processes); needs apache-beam",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args) -> int:
+    from aufera.data.prepare import prepare, summary_lines
+
+    if not 32 <= args.image_size <= 1024:
+        raise AuferaError(f"--image-size must be from 32 to 1024. Received: {args.image_size}")
+    face = {}
+    if args.detect_every is not None:
+        face["detect_every"] = args.detect_every
+    if args.margin is not None:
+        face["margin"] = args.margin
+    try:
+        from aufera.data.faces import FaceConfig
+
+        FaceConfig(image_size=args.image_size, **face)
+    except (TypeError, ValueError) as error:
+        raise AuferaError(str(error)) from None
+    if args.beam:
+        try:
+            import apache_beam  # noqa: F401
+        except ImportError:
+            raise AuferaError("--beam needs Apache Beam: pip install 'aufera[beam]'") from None
+    report = prepare(
+        args.data_dir,
+        args.out,
+        image_size=args.image_size,
+        workers=args.workers,
+        face=face,
+        beam=args.beam,
+        progress=not args.quiet,
+    )
+    print("\n".join(summary_lines(report)))
+    return 0
+
+
 def _run_synth(args) -> int:
     from pathlib import Path
 
@@ -209,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     sub.required = True
     _add_synth(sub)
+    _add_prepare(sub)
     return parser
 
 
