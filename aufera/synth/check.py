@@ -1,14 +1,14 @@
 """Measures how the real face detector sees a synthetic corpus.
 
 For every video of the corpus (or every n-th frame), runs the `mtcnn`
-package's pretrained MTCNN at its default thresholds, keeps the most confident
-face and compares its box with the ground-truth face box of that frame and
-view.
+package's pretrained MTCNN at its default thresholds on every frame (through
+`aufera.data.faces.FaceDetector`, which keeps the most confident face and
+gives the package's own boxes), and compares its box with the ground-truth
+face box of that frame and view.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -38,35 +38,25 @@ def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
         (share of detected frames whose box has IoU >= 0.6 with the ground
         truth), "median_iou"}}.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import cv2
-    from mtcnn import MTCNN
     from tqdm import tqdm
 
+    from aufera.data.faces import FaceDetector, iter_video_rgb
     from aufera.synth.writer import GROUNDTRUTH_DIR
 
     root = Path(corpus_dir)
-    detector = MTCNN()
+    detector = FaceDetector()
     seen = {v: [0, []] for v in range(1, 10)}
     files = sorted((root / GROUNDTRUTH_DIR).glob("*.npz"))
     for npz in tqdm(files, desc="mtcnn", unit="session", disable=not progress):
         truth = np.load(npz)["face_box"]
         split = next(s for s in SPLITS if f"_{s.code}_" in npz.stem)
         for view in range(1, 10):
-            capture = cv2.VideoCapture(str(root / split.video_dir / f"{npz.stem}_{view}.mp4"))
-            t = 0
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                if t % every == 0:
-                    faces = detector.detect_faces(np.ascontiguousarray(frame[:, :, ::-1]), box_format="xyxy")
-                    seen[view][0] += 1
-                    if faces:
-                        best = max(faces, key=lambda f: f["confidence"])
-                        seen[view][1].append(box_iou([float(x) for x in best["box"]], truth[view - 1, t]))
-                t += 1
-            capture.release()
+            video = iter_video_rgb(root / split.video_dir / f"{npz.stem}_{view}.mp4")
+            index, frames = zip(*[(t, f) for t, f in enumerate(video) if t % every == 0], strict=True)
+            for t, found in zip(index, detector.detect(frames), strict=True):
+                seen[view][0] += 1
+                if found is not None:
+                    seen[view][1].append(box_iou(found.box, truth[view - 1, t]))
     report = {}
     for view, (frames, ious) in seen.items():
         ious = np.asarray(ious)
