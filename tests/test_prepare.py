@@ -106,6 +106,7 @@ def test_report_counts_agree_with_the_dataset(prepared):
     _, _, report = prepared
     written = json.loads(open(f"{report['dataset']}/{prep.REPORT_JSON}").read())
     assert written == json.loads(json.dumps(report))
+    assert report["synthetic"] is True
     for split in ("train", "validation"):
         records = _records(report["dataset"], split)
         counts = report["splits"][split]

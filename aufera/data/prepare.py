@@ -225,6 +225,8 @@ def prepare(
         dropped[result["split"]] += result["dropped"]
     report = {
         "dataset": str(data_path),
+        # The synthetic corpus carries its manifest; results on it are labelled as synthetic.
+        "synthetic": (Path(data_dir) / "groundtruth" / "corpus.json").exists(),
         "config": config.name,
         "image_size": image_size,
         "face": settings.to_dict(),

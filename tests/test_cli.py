@@ -1,0 +1,22 @@
+"""The `aufera` command as a whole."""
+
+import subprocess
+import sys
+
+
+def test_building_the_command_does_not_import_tensorflow():
+    # `aufera synth --help` and argument errors must stay instant: TensorFlow
+    # is imported only by the subcommands that need it, when they run.
+    code = (
+        "import sys, aufera.cli; aufera.cli.build_parser(); print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False"]
+
+
+def test_every_subcommand_is_listed():
+    result = subprocess.run([sys.executable, "-m", "aufera.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for name in ("synth", "prepare", "evaluate"):
+        assert name in result.stdout
