@@ -3,6 +3,7 @@
 Subcommands:
     synth    write the synthetic multi-view AU corpus in the FERA 2017 layout
     prepare  turn FERA 2017 (or the synthetic corpus) into the TFDS dataset of face crops
+    train    Network1, then Network2 on its frozen backbone
     evaluate metrics, the paper's Tables 1-2 and Fig. 7 for a trained run
 
 Every failure on bad input is one line naming the file or argument and the
@@ -303,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     _add_prepare(sub)
     from aufera.evaluation.command import add_cli as add_evaluate
+    from aufera.training import add_cli as add_train
 
+    add_train(sub)
     add_evaluate(sub)
     return parser
 

@@ -1,0 +1,220 @@
+"""Tests of aufera.config and aufera.training on a tiny synthetic dataset (72 training, 36 validation frames)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from aufera.config import TRAIN_PRESETS, TrainConfig, load_config, resolve_config, save_config
+from aufera.errors import AuferaError
+from aufera.metrics import f1_per_au, view_accuracy
+from aufera.models import decision_fusion
+from aufera.training import add_cli, plan_epoch, read_history, run_cli, train
+
+TINY = ["batch_size=8", "max_steps_per_epoch=2", "epochs_network1=2", "epochs_network2=1", "validation_batch_size=36"]
+RUN_FILES = {"config.yaml", "network1.keras", "network2.keras", "history_network1.csv", "history_network2.csv"}
+
+
+# === Config ===
+
+
+def test_resolve_config_from_presets():
+    paper = resolve_config("paper")
+    assert paper.model == "paper" and paper.preset == "paper"
+    assert (paper.learning_rate, paper.beta_1, paper.beta_2, paper.epsilon) == (1e-3, 0.9, 0.999, 1e-8)
+    assert (paper.lambda_au, paper.lambda_view) == (0.5, 0.5)
+    assert paper.batch_size == TRAIN_PRESETS["paper"]["batch_size"] == 64
+    small = resolve_config("cpu-small")
+    assert small == TrainConfig()
+    with pytest.raises(ValueError, match="Not a training preset"):
+        resolve_config("nope")
+
+
+def test_resolve_config_from_yaml_with_overrides(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("preset: paper\nbatch_size: 32\nlearning_rate: 1e-4\naugment: yes\n")
+    config = resolve_config(str(path), ["epochs_network1=3", "augment=false", "max_steps_per_epoch=5", "beta_1=0.8"])
+    assert config.model == "paper" and config.epochs_network2 == TRAIN_PRESETS["paper"]["epochs_network2"]
+    assert config.batch_size == 32 and isinstance(config.batch_size, int)
+    assert config.learning_rate == pytest.approx(1e-4) and isinstance(config.learning_rate, float)
+    assert config.epochs_network1 == 3 and config.augment is False
+    assert config.max_steps_per_epoch == 5 and config.beta_1 == 0.8
+    assert resolve_config("cpu-small", ["max_steps_per_epoch=none"]).max_steps_per_epoch is None
+    with pytest.raises(ValueError, match="'no_such_key'"):
+        resolve_config("cpu-small", ["no_such_key=1"])
+    with pytest.raises(ValueError, match="batch_size"):
+        resolve_config("cpu-small", ["batch_size=many"])
+    with pytest.raises(ValueError, match="sampler"):
+        resolve_config("cpu-small", ["sampler=greedy"])
+    path.write_text("bogus: 1\n")
+    with pytest.raises(ValueError, match="'bogus'"):
+        resolve_config(str(path))
+    save_config(config, tmp_path / "run")
+    assert load_config(tmp_path / "run") == config
+
+
+# === Data and the trained run ===
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    from aufera.data.prepare import prepare
+    from aufera.synth.config import SynthConfig
+    from aufera.synth.writer import write_corpus
+
+    tmp = tmp_path_factory.mktemp("training")
+    write_corpus(
+        tmp / "c",
+        SynthConfig(train_subjects=2, valid_subjects=1, tasks=1, frames=4, size=96),
+        workers=1,
+        progress=False,
+    )
+    return prepare(tmp / "c", tmp / "d", workers=1, progress=False)["dataset"]
+
+
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    """Simulates a kill at the end of Network1's first epoch (after its checkpoint)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fired = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
+class CountEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append((self.model.__class__.__name__, epoch))
+
+
+@pytest.fixture(scope="module")
+def run(dataset, tmp_path_factory):
+    """A run killed after Network1's first epoch, then resumed to the end."""
+    run_dir = tmp_path_factory.mktemp("run") / "r"
+    config = resolve_config("cpu-small", TINY)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, dataset, run_dir, progress=False, callbacks=[KillAfterFirstEpoch()])
+    killed = {
+        "state": json.loads((run_dir / "checkpoints" / "network1" / "state.json").read_text()),
+        "files": {p.name for p in run_dir.iterdir()},
+    }
+    counter = CountEpochs()
+    summary = train(config, dataset, run_dir, progress=False, callbacks=[counter])
+    return {
+        "dir": run_dir,
+        "data": str(dataset),
+        "config": config,
+        "killed": killed,
+        "summary": summary,
+        "epochs": counter.epochs,
+    }
+
+
+def test_resume_runs_only_the_remaining_epochs(run):
+    assert run["killed"]["state"]["epochs_done"] == 1
+    assert "network1.keras" not in run["killed"]["files"]
+    assert run["epochs"] == [("Network1", 1), ("Network2", 0)]
+    summary = run["summary"]
+    assert summary["network1"]["epochs_run"] == 1 and summary["network1"]["epochs_done"] == 2
+    assert summary["network2"]["epochs_run"] == 1
+    assert [row["epoch"] for row in read_history(run["dir"] / "history_network1.csv")] == [1, 2]
+    assert RUN_FILES <= {p.name for p in run["dir"].iterdir()}
+    for name in ("logs", "checkpoints"):
+        assert (run["dir"] / name).is_dir()
+    assert load_config(run["dir"]).data_dir is not None
+    # A finished run is not retrained.
+    again = train(run["config"], run["data"], run["dir"], progress=False)
+    assert again["network1"]["skipped"] and again["network2"]["skipped"]
+    assert again["network1"]["epochs_run"] == again["network2"]["epochs_run"] == 0
+    assert again["network1"]["val_mean_f1"] == summary["network1"]["val_mean_f1"]
+
+
+def _validation(data_dir):
+    from aufera.data.pipeline import dataset_from_arrays, load_split_arrays
+
+    arrays = load_split_arrays(data_dir, "validation")
+    return arrays, {
+        stage: dataset_from_arrays(arrays, None, 36, training=False, targets=stage)
+        for stage in ("network1", "network2")
+    }
+
+
+def test_logged_best_scores_match_the_saved_models(run):
+    arrays, data = _validation(run["data"])
+    for stage in ("network1", "network2"):
+        model = keras.saving.load_model(run["dir"] / f"{stage}.keras")
+        outputs = model.predict(data[stage], verbose=0)
+        f1 = float(np.mean(f1_per_au(arrays.au, decision_fusion([outputs["au"]]))))
+        rows = read_history(run["dir"] / f"history_{stage}.csv")
+        best = max(rows, key=lambda r: r["val_mean_f1"])
+        assert best["epoch"] == run["summary"][stage]["best_epoch"]
+        np.testing.assert_allclose(best["val_mean_f1"], f1, atol=1e-6)
+        assert 0.0 <= f1 <= 1.0 and math.isfinite(best["loss"]) and best["seconds"] > 0
+        if stage == "network1":
+            acc = view_accuracy(arrays.view, outputs["view"])
+            np.testing.assert_allclose(best["val_view_accuracy"], acc, atol=1e-6)
+            np.testing.assert_allclose(best["loss"], 0.5 * best["au_loss"] + 0.5 * best["view_loss"], rtol=1e-5)
+
+
+def test_network2_has_the_frozen_backbone_of_network1(run):
+    network1 = keras.saving.load_model(run["dir"] / "network1.keras")
+    network2 = keras.saving.load_model(run["dir"] / "network2.keras")
+    assert not network2.backbone.trainable
+    assert not any(w.trainable for w in network2.backbone.weights)
+    for a, b in zip(network1.backbone.get_weights(), network2.backbone.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    trainable = {v.path.split("/")[0] for v in network2.trainable_variables}
+    assert trainable and not any("backbone" in name for name in trainable)
+
+
+def test_sampler_changes_the_batches(run):
+    from aufera.data.pipeline import load_split_arrays
+
+    labels = load_split_arrays(run["data"], "train").au
+    plans = {s: plan_epoch(resolve_config("cpu-small", [*TINY, f"sampler={s}"]), labels, 0) for s in ("random", "momu")}
+    plans["stratified"] = plan_epoch(resolve_config("cpu-small", [*TINY, "sampler=stratified"]), labels, 0)
+    assert all(len(plan) == 2 and len(plan[0]) == 8 for plan in plans.values())
+    assert not np.array_equal(plans["random"][0], plans["momu"][0])
+    assert not np.array_equal(plans["random"][0], plans["stratified"][0])
+    counts = (labels == 1).sum(axis=0)
+    rarest = int(np.argmin(np.where(counts > 0, counts, 10**9)))
+    first_chunk = plans["momu"][0][: max(1, 8 // 8)]
+    assert np.all(labels[first_chunk, rarest] == 1)
+    # Another epoch gets another plan (seed + epoch).
+    assert not np.array_equal(plan_epoch(run["config"], labels, 1)[0], plan_epoch(run["config"], labels, 0)[0])
+
+
+def test_nan_loss_stops_with_a_clear_error(dataset, tmp_path):
+    config = resolve_config("cpu-small", [*TINY, "learning_rate=1e30", "epochs_network1=2"])
+    with pytest.raises(AuferaError, match=r"network1: .*NaN.* epoch [12]"):
+        train(config, dataset, tmp_path / "nan", progress=False)
+    assert not (tmp_path / "nan" / "network1.keras").exists()
+
+
+def test_cli_prints_the_summary_and_reports_bad_input(run, capsys):
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--config", "cpu-small", "--data", run["data"], "--out", str(run["dir"]), *TINY])
+    assert args.run(args) == 0
+    out = capsys.readouterr().out
+    assert "network1: best epoch" in out and "network2: best epoch" in out and "validation mean F1" in out
+    bad = parser.parse_args(["train", "--config", "cpu-small", "--data", "x", "--out", "y", "nokey=1"])
+    with pytest.raises(AuferaError, match="nokey"):
+        run_cli(bad)
+    other = parser.parse_args(
+        ["train", "--config", "cpu-small", "--data", run["data"], "--out", str(run["dir"]), "--sampler", "momu"]
+    )
+    with pytest.raises(AuferaError, match="other settings"):
+        run_cli(other)
