@@ -5,6 +5,7 @@ Subcommands:
     prepare  turn FERA 2017 (or the synthetic corpus) into the TFDS dataset of face crops
     train    Network1, then Network2 on its frozen backbone
     evaluate metrics, the paper's Tables 1-2 and Fig. 7 for a trained run
+    reproduce the main job: all of the above on the synthetic corpus or FERA 2017
 
 Every failure on bad input is one line naming the file or argument and the
 problem, with exit status 2.
@@ -304,10 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(sub)
     _add_prepare(sub)
     from aufera.evaluation.command import add_cli as add_evaluate
+    from aufera.reproduce import add_cli as add_reproduce
     from aufera.training import add_cli as add_train
 
     add_train(sub)
     add_evaluate(sub)
+    add_reproduce(sub)
     return parser
 
 

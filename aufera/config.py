@@ -144,9 +144,12 @@ def _check_int(config: TrainConfig, name: str, minimum: int) -> None:
 TRAIN_PRESETS: dict[str, dict] = {
     "cpu-small": {
         "model": "cpu-small",
-        "epochs_network1": 2,
-        "epochs_network2": 2,
-        "batch_size": 16,
+        # Measured on the default synthetic corpus: validation mean F1 of
+        # Network1 levels off after about 8-11 epochs of batch 32 with
+        # augmentation (about 15 s an epoch on 2 CPU cores).
+        "epochs_network1": 10,
+        "epochs_network2": 5,
+        "batch_size": 32,
         "sampler": "random",
         "augment": True,
         "validation_batch_size": 64,

@@ -18,5 +18,5 @@ def test_building_the_command_does_not_import_tensorflow():
 def test_every_subcommand_is_listed():
     result = subprocess.run([sys.executable, "-m", "aufera.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
-    for name in ("synth", "prepare", "train", "evaluate"):
+    for name in ("synth", "prepare", "train", "evaluate", "reproduce"):
         assert name in result.stdout
