@@ -46,9 +46,9 @@ class TrainConfig:
             "cpu-small".
         model: str. Model preset of `aufera.models` ("paper" or "cpu-small").
             Defaults to "cpu-small".
-        epochs_network1: int. Epochs of Network1. Defaults to 2.
-        epochs_network2: int. Epochs of Network2 on the frozen backbone. Defaults to 2.
-        batch_size: int. Training batch size (global, over all replicas). Defaults to 16.
+        epochs_network1: int. Epochs of Network1. Defaults to 10.
+        epochs_network2: int. Epochs of Network2 on the frozen backbone. Defaults to 5.
+        batch_size: int. Training batch size (global, over all replicas). Defaults to 32.
         learning_rate: float. Adam alpha (paper: 1e-3). Defaults to 1e-3.
         beta_1: float. Adam beta1 (paper: 0.9). Defaults to 0.9.
         beta_2: float. Adam beta2 (paper: 0.999). Defaults to 0.999.
@@ -80,9 +80,9 @@ class TrainConfig:
 
     preset: str = "cpu-small"
     model: str = "cpu-small"
-    epochs_network1: int = 2
-    epochs_network2: int = 2
-    batch_size: int = 16
+    epochs_network1: int = 10
+    epochs_network2: int = 5
+    batch_size: int = 32
     learning_rate: float = 1e-3
     beta_1: float = 0.9
     beta_2: float = 0.999
