@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-import tempfile
 import types
 import typing
 from pathlib import Path
 
 import yaml
+
+from aufera.files import atomic_write_text
 
 CONFIG_FILE = "config.yaml"
 SAMPLERS = ("random", "stratified", "momu")
@@ -314,15 +314,7 @@ def save_config(config: TrainConfig, run_dir) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     target = run_dir / CONFIG_FILE
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    handle, tmp = tempfile.mkstemp(dir=run_dir, prefix=".config.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(target, text)
 
 
 def load_config(run_dir) -> TrainConfig:

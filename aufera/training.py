@@ -34,8 +34,6 @@ import dataclasses
 import io
 import json
 import math
-import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -44,6 +42,7 @@ import numpy as np
 
 from aufera.config import TrainConfig, load_config, resolve_config, save_config
 from aufera.errors import AuferaError
+from aufera.files import atomic_write, atomic_write_text
 
 STAGES = ("network1", "network2")
 STATE_FILE = "state.json"
@@ -69,22 +68,9 @@ RESUMABLE_CHANGES = ("epochs_network1", "epochs_network2", "validation_batch_siz
 # === Small file helpers ===
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _atomic_save_model(model, path: Path) -> None:
     """Saves a `.keras` file under a temporary name, then renames it: a present file is complete."""
-    tmp = path.with_name(f".{path.stem}.partial.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, model.save)
 
 
 def _write_history(path: Path, stage: str, rows: list[dict]) -> None:
@@ -93,7 +79,7 @@ def _write_history(path: Path, stage: str, rows: list[dict]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({key: row.get(key, "") for key in HISTORY_COLUMNS[stage]})
-    _atomic_write_text(path, stream.getvalue())
+    atomic_write_text(path, stream.getvalue())
 
 
 def read_history(path) -> list[dict]:
@@ -305,7 +291,7 @@ class _StageRun:
         return state["epochs_done"] > 0
 
     def commit(self) -> None:
-        _atomic_write_text(self.ckpt_dir / STATE_FILE, json.dumps(self.state, indent=1))
+        atomic_write_text(self.ckpt_dir / STATE_FILE, json.dumps(self.state, indent=1))
         keep = {self.state["last"], self.state["best"], STATE_FILE}
         for path in self.ckpt_dir.iterdir():
             if path.name not in keep and not path.name.startswith("."):

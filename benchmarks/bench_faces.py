@@ -39,9 +39,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from aufera.data.faces import FaceConfig, FaceDetector, crop_box, crop_face, iter_video_rgb, video_faces  # noqa: E402
+from aufera.data.faces import (  # noqa: E402
+    FaceConfig,
+    FaceDetector,
+    box_iou,
+    crop_box,
+    crop_face,
+    iter_video_rgb,
+    video_faces,
+)
 from aufera.data.fera2017 import find_sessions  # noqa: E402
-from aufera.synth.check import box_iou  # noqa: E402
 from aufera.synth.config import SynthConfig, default_workers  # noqa: E402
 from aufera.synth.writer import GROUNDTRUTH_DIR, write_corpus  # noqa: E402
 

@@ -24,10 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-from aufera.data.faces import FaceCache, FaceConfig  # noqa: E402
+from aufera.data.faces import (  # noqa: E402
+    FaceCache,
+    FaceConfig,
+    box_iou,
+)
 from aufera.data.fera2017_dataset import _detector  # noqa: E402
 from aufera.data.prepare import prepare  # noqa: E402
-from aufera.synth.check import box_iou  # noqa: E402
 from aufera.synth.config import SynthConfig, default_workers  # noqa: E402
 from aufera.synth.writer import write_corpus  # noqa: E402
 

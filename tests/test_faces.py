@@ -16,13 +16,13 @@ from aufera.data.faces import (
     FaceConfig,
     FaceDetector,
     VideoFaces,
+    box_iou,
     crop_box,
     crop_face,
     track_video,
     video_faces,
 )
 from aufera.errors import AuferaError
-from aufera.synth.check import box_iou
 from aufera.synth.config import SynthConfig
 
 # === Fakes ===

@@ -11,8 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from aufera.data import prepare as prep
-from aufera.data.faces import FaceCache, FaceConfig
-from aufera.synth.check import box_iou
+from aufera.data.faces import FaceCache, FaceConfig, box_iou
 from aufera.synth.config import SynthConfig
 from aufera.synth.writer import write_corpus
 

@@ -74,7 +74,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -83,7 +82,7 @@ import cv2
 import numpy as np
 
 from aufera.errors import AuferaError
-from aufera.synth.check import box_iou
+from aufera.files import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -576,6 +575,15 @@ def track_video(frames: Iterable[np.ndarray], detector: Detector, config: FaceCo
 # === Crop ===
 
 
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes (x0, y0, x1, y1)."""
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
 def crop_box(box, margin: float = 0.1) -> np.ndarray:
     """The square a crop is taken from: side max(w, h) * (1 + 2 * margin), centred on the box.
 
@@ -727,25 +735,19 @@ class FaceCache:
     def save(self, video_path, config: FaceConfig, faces: VideoFaces, detector_tag: str = "") -> Path:
         """Writes the faces of a video atomically; returns the cache file."""
         path = self.path(video_path, config, detector_tag)
-        handle, temporary = tempfile.mkstemp(dir=self.cache_dir, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(
-                    stream,
-                    key=np.array(path.name.split(".")[-2]),
-                    boxes=faces.boxes,
-                    confidence=faces.confidence,
-                    source=faces.source,
-                    detected_frames=np.int64(faces.detected_frames),
-                    dropped=np.int64(faces.dropped),
-                    config=np.array(json.dumps(config.detection_dict(), sort_keys=True)),
-                )
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(
+            path,
+            lambda tmp: np.savez(
+                tmp,
+                key=np.array(path.name.split(".")[-2]),
+                boxes=faces.boxes,
+                confidence=faces.confidence,
+                source=faces.source,
+                detected_frames=np.int64(faces.detected_frames),
+                dropped=np.int64(faces.dropped),
+                config=np.array(json.dumps(config.detection_dict(), sort_keys=True)),
+            ),
+        )
         return path
 
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from aufera.au import AU_KEYS, NUM_AUS
 from aufera.errors import AuferaError
+from aufera.files import atomic_write, atomic_write_text
 
 MEAN_FILE = "mean_image.npy"
 REPORT_JSON = "prepare_report.json"
@@ -136,12 +137,6 @@ def train_mean(builder) -> np.ndarray:
     return (total / count).astype(np.float32)
 
 
-def _atomic_save(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def dataset_counts(builder) -> dict:
     """Frames per split, view and subject, and AU base rates, read from the dataset."""
     import tensorflow_datasets as tfds
@@ -218,7 +213,7 @@ def prepare(
     mean_path = data_path / MEAN_FILE
     if not mean_path.exists():
         mean = train_mean(builder)
-        _atomic_save(mean_path, lambda p: np.save(open(p, "wb"), mean))
+        atomic_write(mean_path, lambda p: np.save(p, mean))
     counts = dataset_counts(builder)
     dropped = Counter()
     for result in videos.values():
@@ -239,8 +234,8 @@ def prepare(
         "detector_frames": sum(v["detector_frames"] for v in videos.values()),
         "skipped": [{"path": str(p.path), "kind": p.kind, "reason": p.reason} for p in problems],
     }
-    _atomic_save(data_path / REPORT_JSON, lambda p: Path(p).write_text(json.dumps(report, indent=2) + "\n"))
-    _atomic_save(data_path / REPORT_MD, lambda p: Path(p).write_text(report_markdown(report)))
+    atomic_write_text(data_path / REPORT_JSON, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(data_path / REPORT_MD, report_markdown(report))
     return report
 
 

@@ -28,8 +28,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,7 @@ import numpy as np
 from aufera.au import AU_KEYS, NUM_AUS, NUM_VIEWS
 from aufera.errors import AuferaError
 from aufera.evaluation import paper
+from aufera.files import atomic_write, atomic_write_text
 from aufera.metrics import accuracy_per_au, f1_per_au, view_accuracy, view_confusion_matrix
 
 MODELS = ("network1", "network2", "fusion")
@@ -248,23 +247,6 @@ def print_tables(metrics: dict, synthetic: bool | None, split: str = "validation
 # === Files ===
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Writes through a temporary file in the same folder, then renames: never a half-written file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda p: Path(p).write_text(text))
-
-
 PREDICTION_KEYS = ("subject", "task", "view", "frame", "au_true", "network1", "network2", "fusion", "fusion_present")
 
 
@@ -334,26 +316,26 @@ def write_report(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     written = {"metrics": run_dir / METRICS_FILE}
-    _write_text(written["metrics"], json.dumps(metrics, indent=2) + "\n")
+    atomic_write_text(written["metrics"], json.dumps(metrics, indent=2) + "\n")
     for key, table in (("table1", paper.TABLE1_F1), ("table2", paper.TABLE2_ACCURACY)):
         written[key] = run_dir / TABLE_FILES[key]
-        _write_text(written[key], table_markdown(metrics, table, synthetic, split))
+        atomic_write_text(written[key], table_markdown(metrics, table, synthetic, split))
     label = f"ours: {source_label(synthetic)}, {split}"
     written["view_confusion"] = run_dir / FIGURE_FILES["view_confusion"]
-    _atomic_write(
+    atomic_write(
         written["view_confusion"],
         lambda p: figures.plot_view_confusion(
             metrics["network1"]["view_confusion"], p, title=f"Fig. 7: view confusion of Network1 ({label})"
         ),
     )
     written["f1_per_au"] = run_dir / FIGURE_FILES["f1_per_au"]
-    _atomic_write(
+    atomic_write(
         written["f1_per_au"],
         lambda p: figures.plot_f1_per_au(metrics, p, title=f"F1 per AU ({label}) vs {paper.SOURCE_LABEL}"),
     )
     if predictions is not None:
         written["predictions"] = run_dir / f"predictions_{split}.csv"
-        _write_text(written["predictions"], predictions_csv(predictions))
+        atomic_write_text(written["predictions"], predictions_csv(predictions))
     return written
 
 

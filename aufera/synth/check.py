@@ -16,15 +16,6 @@ import numpy as np
 from aufera.layout import SPLITS
 
 
-def box_iou(a, b) -> float:
-    """Intersection over union of two boxes (x0, y0, x1, y1)."""
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
     """Detection rate and box overlap per view.
 
@@ -40,7 +31,7 @@ def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
     """
     from tqdm import tqdm
 
-    from aufera.data.faces import FaceDetector, iter_video_rgb
+    from aufera.data.faces import FaceDetector, box_iou, iter_video_rgb
     from aufera.synth.writer import GROUNDTRUTH_DIR
 
     root = Path(corpus_dir)

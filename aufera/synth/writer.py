@@ -31,6 +31,7 @@ import numpy as np
 
 from aufera.au import NUM_AUS, decode_to_fera_occurrence, view_grid
 from aufera.errors import AuferaError
+from aufera.files import atomic_write_bytes
 from aufera.layout import LABEL_HEADER, SPLITS, TRAIN, VALIDATION, Split, label_name, session_name, video_name
 from aufera.synth import episodes
 from aufera.synth.actions import au_fields, compose, magnitude
@@ -288,12 +289,6 @@ def render_frame(scene: _Scene, config: SynthConfig, levels, motion, t: int, rng
     return images, np.asarray(boxes, np.float32), np.asarray(keypoints, np.float32), poses
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def label_file_text(session: Session) -> str:
     codes = decode_to_fera_occurrence(session.labels)
     rows = [LABEL_HEADER]
@@ -340,7 +335,7 @@ def render_session(job) -> tuple[str, int]:
     video_dir = out / session.split.video_dir
     for name in names:
         os.replace(partial / name, video_dir / name)
-    _atomic_write_bytes(
+    atomic_write_bytes(
         out / session.split.label_dir / label_name(session.split, session.subject, session.task),
         label_file_text(session).encode(),
     )
@@ -354,7 +349,7 @@ def render_session(job) -> tuple[str, int]:
         pose=angles,
         scale=np.asarray(session.motion["scale"], np.float32),
     )
-    _atomic_write_bytes(out / GROUNDTRUTH_DIR / f"{session.name}.npz", buffer)
+    atomic_write_bytes(out / GROUNDTRUTH_DIR / f"{session.name}.npz", buffer)
     return session.name, 9 * T
 
 
@@ -441,9 +436,9 @@ def write_corpus(
     gt.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     if not resuming:
-        _atomic_write_bytes(gt / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+        atomic_write_bytes(gt / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         subject_json = {sid: {"split": split, **params.to_dict()} for sid, (split, params) in subjects.items()}
-        _atomic_write_bytes(gt / SUBJECTS_FILE, (json.dumps(subject_json, indent=2) + "\n").encode())
+        atomic_write_bytes(gt / SUBJECTS_FILE, (json.dumps(subject_json, indent=2) + "\n").encode())
     todo = [s for s in sessions if not (gt / f"{s.name}.npz").exists()]
     config_dict = config.to_dict()
     jobs = [(str(out), config_dict, json.dumps(subjects[s.subject][1].to_dict(), sort_keys=True), s) for s in todo]

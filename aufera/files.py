@@ -1,0 +1,54 @@
+"""Writing files so that none is ever half-written.
+
+Every output aufera writes (label files, ground truth, caches, configs,
+checkpoints, reports) goes through `atomic_write`: the content is written to
+a temporary file in the same folder, then renamed over the target, so a file
+that exists under its final name is complete, and a run killed midway leaves
+at most a hidden temporary file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+
+def atomic_write(path, write: Callable[[str], object]) -> Path:
+    """Writes `path` through a temporary file, then renames it into place.
+
+    Args:
+        path: str or Path. The target file; its folder must exist.
+        write: callable taking the temporary file's path (a str with the
+            target's suffix, so writers that choose a format by the extension
+            work) and writing the content there.
+
+    Returns:
+        The target path.
+    """
+    path = Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(handle)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """`atomic_write` of bytes."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """`atomic_write` of text (UTF-8, line endings as given)."""
+
+    def write(tmp):
+        with open(tmp, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+
+    return atomic_write(path, write)
