@@ -7,6 +7,7 @@ import pytest
 
 from aufera.au import ACTION_UNITS, NUM_AUS
 from aufera.synth import writer
+from aufera.synth.actions import magnitude
 from aufera.synth.config import SynthConfig
 from aufera.synth.identity import sample_identity
 from aufera.synth.preview import _still_motion
@@ -105,3 +106,19 @@ def test_aus_combine_and_intensity_is_graded(scene):
     assert 0 < low < 0.7 * high
     both = change([0, 0, 5, 0, 0, 5, 0, 0, 0, 0])
     assert both > 1.2 * max(change([0, 0, 5, 0, 0, 0, 0, 0, 0, 0]), high)
+
+
+def test_a_present_au_shows_clearly_more_than_an_absent_onset(scene):
+    # Level 1 (A) is the first level coded present; just below it the AU is
+    # coded absent and must show far less (actions.magnitude: 0.1 x level below
+    # A, 0.5 at A, 1.0 at E).
+    np.testing.assert_allclose(magnitude([0.0, 0.5, 0.99, 1.0, 3.0, 5.0]), [0, 0.05, 0.099, 0.5, 0.75, 1.0], atol=1e-6)
+    neutral, _, _, _ = _render(scene)
+    for i in range(NUM_AUS):
+        changes = []
+        for level in (0.99, 1.0):
+            levels = np.zeros(NUM_AUS, np.float32)
+            levels[i] = level
+            image, _, _, _ = _render(scene, levels)
+            changes.append(np.abs(image[FRONTAL].astype(float) - neutral[FRONTAL].astype(float)).sum())
+        assert changes[0] < 0.35 * changes[1], f"{ACTION_UNITS[i].key}: {changes}"

@@ -16,12 +16,12 @@ class SynthConfig:
     identical decoded frames, whatever the number of workers.
 
     Args:
-        train_subjects: int. Subjects in the training part. Defaults to 8.
+        train_subjects: int. Subjects in the training part. Defaults to 16.
         valid_subjects: int. Subjects in the validation part, disjoint from
-            the training subjects. Defaults to 4.
+            the training subjects. Defaults to 6.
         tasks: int. Sessions per subject. Defaults to 2.
         frames: int. Frames per session (and rows of its label file).
-            Defaults to 30.
+            Defaults to 20.
         size: int. Frame width and height in pixels. Defaults to 160.
         seed: int. Seed of everything random. Defaults to 0.
         base_rates: 10 floats. Share of frames in which each AU is present,
@@ -45,10 +45,10 @@ class SynthConfig:
         fps: int. Frame rate written into the videos. Defaults to 25.
     """
 
-    train_subjects: int = 8
-    valid_subjects: int = 4
+    train_subjects: int = 16
+    valid_subjects: int = 6
     tasks: int = 2
-    frames: int = 30
+    frames: int = 20
     size: int = 160
     seed: int = 0
     base_rates: tuple = FERA2017_TRAIN_BASE_RATES
