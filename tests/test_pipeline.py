@@ -142,6 +142,26 @@ def test_brightness_augmentation_stays_within_bounds(dataset, records):
         assert np.ptp(d[inside]) < 1e-5
 
 
+def test_contrast_augmentation_scales_about_each_image_mean(dataset, records):
+    plain, _ = concat(make_dataset(dataset, "train", batch_size=4))
+    aug = Augmentation(max_shift=0, max_brightness=0.0, max_contrast=0.4)
+    out, _ = concat(make_dataset(dataset, "train", batch_size=4, seed=6, augment=aug))
+    mean01 = records["mean"] / 255.0
+    factors = []
+    for p01, o in zip(records["image"] / 255.0, out + mean01, strict=True):
+        centre = p01.mean()
+        inside = (o > 1e-4) & (o < 1 - 1e-4) & (np.abs(p01 - centre) > 0.05)  # unclipped, off the centre
+        factor = (o[inside] - centre) / (p01[inside] - centre)
+        assert np.ptp(factor) < 1e-3  # one factor per image, about the image's own mean
+        factors.append(factor.mean())
+        np.testing.assert_allclose(o, np.clip(centre + factor.mean() * (p01 - centre), 0, 1), atol=1e-4)
+    factors = np.array(factors)
+    assert factors.min() >= 0.6 - 1e-4 and factors.max() <= 1.4 + 1e-4
+    assert np.ptp(factors) > 0.05  # every image draws its own factor
+    with pytest.raises(ValueError, match="max_contrast"):
+        Augmentation(max_contrast=1.0)
+
+
 def test_flip_mirrors_images_and_views(dataset, records):
     plain, y = concat(make_dataset(dataset, "train", batch_size=4))
     aug = Augmentation(max_shift=0, max_brightness=0.0, flip=True)

@@ -162,11 +162,15 @@ def scale_mean(mean) -> np.ndarray:
 class Augmentation:
     """Light augmentation for training batches.
 
-    Per image: a random shift of up to `max_shift` pixels in each direction
-    (the image is padded with zeros after mean removal, i.e. with the
-    training mean, and cropped back to its size: a pad-and-crop), and a random
-    brightness change of up to `max_brightness` on the [0, 1] pixel scale
-    (clipped to [0, 1]) before mean removal.
+    Per image, in this order: a random contrast factor in
+    [1 - max_contrast, 1 + max_contrast] applied around the image's own mean
+    grey level, a random brightness change of up to `max_brightness` on the
+    [0, 1] pixel scale (both clipped to [0, 1], before mean removal), and a
+    random shift of up to `max_shift` pixels in each direction (the image is
+    padded with zeros after mean removal, i.e. with the training mean, and
+    cropped back to its size: a pad-and-crop). Contrast and brightness vary
+    from subject to subject (skin tone, lighting); varying them in training
+    keeps a network from telling subjects, and their habits, apart by them.
 
     No horizontal flips by default: the 9 views differ in yaw, and a mirrored
     image of a face turned to one side looks like the face turned to the other
@@ -179,11 +183,14 @@ class Augmentation:
         max_shift: int. Largest shift in pixels, each direction. Defaults to 4.
         max_brightness: float. Largest brightness change, [0, 1] scale.
             Defaults to 0.1.
+        max_contrast: float. Largest relative contrast change, in [0, 1).
+            Defaults to 0 (none).
         flip: bool. Mirror half of the images (and their views). Defaults to False.
     """
 
     max_shift: int = 4
     max_brightness: float = 0.1
+    max_contrast: float = 0.0
     flip: bool = False
 
     def __post_init__(self):
@@ -191,10 +198,12 @@ class Augmentation:
             raise ValueError(f"`max_shift` must be a non-negative integer. Received: max_shift={self.max_shift!r}")
         if not 0.0 <= float(self.max_brightness) <= 1.0:
             raise ValueError(f"`max_brightness` must be in [0, 1]. Received: max_brightness={self.max_brightness!r}")
+        if not 0.0 <= float(self.max_contrast) < 1.0:
+            raise ValueError(f"`max_contrast` must be in [0, 1). Received: max_contrast={self.max_contrast!r}")
 
     @property
     def active(self) -> bool:
-        return self.max_shift > 0 or self.max_brightness > 0 or self.flip
+        return self.max_shift > 0 or self.max_brightness > 0 or self.max_contrast > 0 or self.flip
 
 
 def resolve_augmentation(augment, training: bool) -> Augmentation | None:
@@ -229,14 +238,20 @@ def _shift_batch(x, seeds, max_shift: int):
 
 
 def _augment_batch(x01, view, seed, augment: Augmentation):
-    """Flip and brightness on [0, 1] images (before mean removal); returns images and views."""
-    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=3)
+    """Flip, contrast and brightness on [0, 1] images (before mean removal); returns images, views, shift seed."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=4)
     batch = tf.shape(x01)[0]
     if augment.flip:
         flip = tf.random.stateless_uniform([batch], seed=seeds[0]) < 0.5
         x01 = tf.where(flip[:, None, None, None], tf.reverse(x01, axis=[2]), x01)
         yaw = view % 3
         view = tf.where(flip, view - yaw + (2 - yaw), view)
+    if augment.max_contrast > 0:
+        factor = tf.random.stateless_uniform(
+            [batch, 1, 1, 1], seed=seeds[3], minval=1.0 - augment.max_contrast, maxval=1.0 + augment.max_contrast
+        )
+        centre = tf.reduce_mean(x01, axis=[1, 2, 3], keepdims=True)
+        x01 = tf.clip_by_value(centre + factor * (x01 - centre), 0.0, 1.0)
     if augment.max_brightness > 0:
         delta = tf.random.stateless_uniform(
             [batch, 1, 1, 1], seed=seeds[1], minval=-augment.max_brightness, maxval=augment.max_brightness
@@ -548,7 +563,7 @@ def load_split_arrays(
 ) -> SplitArrays:
     """Loads a split into numpy arrays once (PNG decoded), rows in the order of the shards.
 
-    Memory: H*W bytes per image (17,424 at 132 px: about 113 MB for the 6,480
+    Memory: H*W bytes per image (17,424 at 132 px: about 138 MB for the 7,920
     frames of the default synthetic corpus, about 35 GB for the 2 million
     frames of FERA 2017, where a subject subset or the TFDS route with a
     file cache is the better choice). The arrays are filled in place; with a
