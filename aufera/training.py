@@ -130,6 +130,23 @@ def plan_epoch(config: TrainConfig, labels: np.ndarray, epoch: int) -> list[np.n
     return plan
 
 
+def steps_per_epoch(config: TrainConfig, num_rows: int) -> int:
+    """Batches in one epoch of `plan_epoch`: ceil(N / batch_size), at most `max_steps_per_epoch`."""
+    steps = math.ceil(int(num_rows) / int(config.batch_size))
+    if config.max_steps_per_epoch is not None:
+        steps = min(steps, int(config.max_steps_per_epoch))
+    return steps
+
+
+def learning_rate(config: TrainConfig, epochs: int, num_rows: int):
+    """Adam's learning rate: `config.learning_rate`, constant or cosine-decayed to 0 over the stage's steps."""
+    if config.lr_schedule == "constant":
+        return float(config.learning_rate)
+    keras = _keras()
+    total = max(1, int(epochs) * steps_per_epoch(config, num_rows))
+    return keras.optimizers.schedules.CosineDecay(float(config.learning_rate), decay_steps=total)
+
+
 def validation_rows(num_rows: int, max_examples: int | None) -> np.ndarray:
     """All rows, or `max_examples` evenly spaced rows (so every subject and view stays represented)."""
     if max_examples is None or max_examples >= num_rows:
@@ -317,7 +334,7 @@ class _StageRun:
                 model = Network2.from_preset(self.config.model, backbone=network1.backbone)
                 losses = network2_losses()
             optimizer = keras.optimizers.Adam(
-                learning_rate=self.config.learning_rate,
+                learning_rate=learning_rate(self.config, self.epochs, len(self.train_arrays.au)),
                 beta_1=self.config.beta_1,
                 beta_2=self.config.beta_2,
                 epsilon=self.config.epsilon,
@@ -390,7 +407,9 @@ class _StageRun:
             raise AuferaError(f"{self.stage}: epochs_{self.stage}={self.epochs}; at least one epoch is needed")
         model = self.build(backbone_source)
         augment = (
-            Augmentation(self.config.augment_shift, self.config.augment_brightness) if self.config.augment else False
+            Augmentation(self.config.augment_shift, self.config.augment_brightness, self.config.augment_contrast)
+            if self.config.augment
+            else False
         )
         labels = self.train_arrays.au
         for epoch in range(self.state["epochs_done"], self.epochs):

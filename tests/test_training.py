@@ -14,7 +14,7 @@ from aufera.config import TRAIN_PRESETS, TrainConfig, load_config, resolve_confi
 from aufera.errors import AuferaError
 from aufera.metrics import f1_per_au, view_accuracy
 from aufera.models import decision_fusion
-from aufera.training import add_cli, plan_epoch, read_history, run_cli, train
+from aufera.training import add_cli, learning_rate, plan_epoch, read_history, run_cli, steps_per_epoch, train
 
 TINY = ["batch_size=8", "max_steps_per_epoch=2", "epochs_network1=2", "epochs_network2=1", "validation_batch_size=36"]
 RUN_FILES = {"config.yaml", "network1.keras", "network2.keras", "history_network1.csv", "history_network2.csv"}
@@ -56,6 +56,24 @@ def test_resolve_config_from_yaml_with_overrides(tmp_path):
         resolve_config(str(path))
     save_config(config, tmp_path / "run")
     assert load_config(tmp_path / "run") == config
+
+
+def test_learning_rate_is_constant_or_a_cosine_over_the_stage():
+    paper = resolve_config("paper")
+    assert learning_rate(paper, 10, 1000) == 1e-3  # the paper: Adam's alpha stays 1e-3
+    small = resolve_config("cpu-small", ["batch_size=32"])
+    assert steps_per_epoch(small, 1000) == 32  # ceil(1000 / 32)
+    schedule = learning_rate(small, 3, 1000)
+    total = 3 * 32
+    for step in (0, 10, total // 2, total - 1, total):
+        expected = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / total))
+        assert float(schedule(step)) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    capped = resolve_config("cpu-small", ["batch_size=32", "max_steps_per_epoch=5"])
+    assert steps_per_epoch(capped, 1000) == 5 and learning_rate(capped, 3, 1000).decay_steps == 15
+    with pytest.raises(ValueError, match="lr_schedule"):
+        resolve_config("cpu-small", ["lr_schedule=step"])
+    with pytest.raises(ValueError, match="augment_contrast"):
+        resolve_config("cpu-small", ["augment_contrast=1.0"])
 
 
 # === Data and the trained run ===
@@ -139,6 +157,18 @@ def test_resume_runs_only_the_remaining_epochs(run):
     assert again["network1"]["skipped"] and again["network2"]["skipped"]
     assert again["network1"]["epochs_run"] == again["network2"]["epochs_run"] == 0
     assert again["network1"]["val_mean_f1"] == summary["network1"]["val_mean_f1"]
+
+
+def test_the_resumed_run_continues_the_cosine_schedule(run):
+    # The checkpoint of the last epoch holds the optimizer: after the kill and
+    # the resume, its step count and learning rate are those of an unbroken run.
+    config = run["config"]
+    ckpt = run["dir"] / "checkpoints" / "network1"
+    state = json.loads((ckpt / "state.json").read_text())
+    model = keras.saving.load_model(ckpt / state["last"], compile=True)
+    steps = config.epochs_network1 * config.max_steps_per_epoch
+    assert int(model.optimizer.iterations.numpy()) == steps
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0, abs=1e-9)  # decayed to the end
 
 
 def _validation(data_dir):
