@@ -95,15 +95,36 @@ def test_evaluate_predictions_matches_sklearn_and_eq5_by_hand():
 def test_metrics_layout_is_the_run_directory_contract():
     au_true, view_true, outputs = random_case(1)
     metrics = json.loads(json.dumps(evaluate_predictions(au_true, view_true, outputs)))
-    assert set(metrics) == {"network1", "network2", "fusion"}
+    assert set(metrics) == {"network1", "network2", "fusion", "reference"}
     assert set(metrics["network1"]) == {"f1", "accuracy", "view_accuracy", "view_confusion"}
     assert set(metrics["network2"]) == set(metrics["fusion"]) == {"f1", "accuracy"}
-    for name in metrics:
+    assert set(metrics["reference"]) == {"base_rate", "always_present_f1"}
+    for name in ("network1", "network2", "fusion"):
         for metric in ("f1", "accuracy"):
             assert list(metrics[name][metric]) == [*AU_KEYS, "mean"]
+    for metric in ("base_rate", "always_present_f1"):
+        assert list(metrics["reference"][metric]) == [*AU_KEYS, "mean"]
     confusion = metrics["network1"]["view_confusion"]
     assert len(confusion) == 9 and all(len(row) == 9 for row in confusion)
     assert sum(map(sum, confusion)) == N
+
+
+def test_reference_is_the_base_rate_and_the_always_present_f1():
+    au_true, view_true, outputs = random_case(3)
+    reference = evaluate_predictions(au_true, view_true, outputs)["reference"]
+    for k, key in enumerate(AU_KEYS):
+        known = au_true[:, k] != 0
+        p = float(np.mean(au_true[known, k] == 1))
+        assert reference["base_rate"][key] == pytest.approx(p, abs=1e-12)
+        # Precision p, recall 1: F1 = 2p / (1 + p); and scikit-learn on all-present decisions agrees.
+        assert reference["always_present_f1"][key] == pytest.approx(2 * p / (1 + p), abs=1e-12)
+        y = (au_true[known, k] == 1).astype(int)
+        assert reference["always_present_f1"][key] == pytest.approx(f1_score(y, np.ones_like(y)), abs=1e-12)
+    text = print_tables(evaluate_predictions(au_true, view_true, outputs), synthetic=True)
+    fusion = evaluate_predictions(au_true, view_true, outputs)["fusion"]["f1"]
+    below = [key for key in AU_KEYS if fusion[key] <= reference["always_present_f1"][key]]
+    assert below  # random outputs: some AUs are no better than always answering present
+    assert f"(2p/(1+p)): {', '.join(below)};" in text
 
 
 def test_fusion_weights_change_the_decision():
@@ -296,7 +317,7 @@ def test_evaluate_run_takes_the_dataset_from_config_yaml(run_dir, tmp_path, monk
     assert seen == [(str(tmp_path), "train")]
     assert (path / "predictions_train.csv").exists()
     assert "Ours: FERA 2017" in (path / "table1.md").read_text()
-    assert set(metrics) == {"network1", "network2", "fusion"}
+    assert set(metrics) == {"network1", "network2", "fusion", "reference"}
 
     (path / "config.yaml").write_text("seed: 0\n")
     with pytest.raises(AuferaError, match="config.yaml: no dataset path"):

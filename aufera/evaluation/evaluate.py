@@ -126,8 +126,12 @@ def evaluate_predictions(au_true, view_true, outputs: dict, fusion_weights=DEFAU
     Returns:
         `{"network1": {"f1": {...}, "accuracy": {...}, "view_accuracy": float,
         "view_confusion": 9x9 list of int counts (rows = true view)},
-        "network2": {"f1", "accuracy"}, "fusion": {"f1", "accuracy"}}`, where
-        each `f1` / `accuracy` maps "AU1" ... "AU23" and "mean" to floats.
+        "network2": {"f1", "accuracy"}, "fusion": {"f1", "accuracy"},
+        "reference": {"base_rate", "always_present_f1"}}`, where each `f1` /
+        `accuracy` maps "AU1" ... "AU23" and "mean" to floats. `reference`
+        gives each AU's share of present frames p among the known labels and
+        the F1 of always answering "present", 2p / (1 + p): the level a
+        detector has to beat to have learnt anything about that AU.
 
     Examples:
 
@@ -147,6 +151,12 @@ def evaluate_predictions(au_true, view_true, outputs: dict, fusion_weights=DEFAU
             "f1": _per_au(f1_per_au(au_true, decisions[name])),
             "accuracy": _per_au(accuracy_per_au(au_true, decisions[name])),
         }
+    always = np.ones(au_true.shape, np.int64)
+    present, known = (au_true > 0).sum(0), (au_true != 0).sum(0)
+    metrics["reference"] = {
+        "base_rate": _per_au(np.divide(present, known, out=np.zeros(len(known)), where=known > 0)),
+        "always_present_f1": _per_au(f1_per_au(au_true, always)),
+    }
     metrics["network1"]["view_accuracy"] = view_accuracy(view_true, decisions["view"])
     metrics["network1"]["view_confusion"] = view_confusion_matrix(view_true, decisions["view"]).tolist()
     return metrics
@@ -236,6 +246,13 @@ def print_tables(metrics: dict, synthetic: bool | None, split: str = "validation
     lines = []
     for table in (paper.TABLE1_F1, paper.TABLE2_ACCURACY):
         lines += [_table_title(table, synthetic, split), *_aligned(*_table_rows(metrics, table)), ""]
+    if "reference" in metrics and "fusion" in metrics:
+        trivial = metrics["reference"]["always_present_f1"]
+        below = [key for key in AU_KEYS if metrics["fusion"]["f1"][key] <= trivial[key]]
+        lines.append(
+            f"Fusion F1 at or below always answering 'present' (2p/(1+p)): {', '.join(below) if below else 'no AU'}; "
+            f"mean of 2p/(1+p) over the AUs {trivial['mean']:.3f}"
+        )
     if "view_accuracy" in metrics.get("network1", {}):
         lines.append(
             f"View accuracy (Network1): ours {metrics['network1']['view_accuracy']:.3f}; "
