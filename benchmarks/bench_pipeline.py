@@ -10,7 +10,7 @@ Measures, with batch 64 and augmentation on and off, on all frames (`--split tra
 Each configuration runs `--epochs` epochs (shuffled, as in training); the
 first epoch is a warm-up (tracing, filling the cache) and the figure is the
 images/s of the remaining epochs. Without `--data`, the default synthetic
-corpus (`SynthConfig()`, 6,480 frames) is written and prepared in a
+corpus (`SynthConfig()`, 7,920 frames) is written and prepared in a
 temporary folder first.
 
     python benchmarks/bench_pipeline.py [--data PREPARED_DATASET_DIR] [--epochs 4] [--batch-size 64]

@@ -346,6 +346,7 @@ def test_cli_inspect_json(clean):
 @pytest.mark.parametrize("encoding", ["none", "bytes"])
 def test_inspect_tfds_shard(tmp_path, encoding):
     import tensorflow_datasets as tfds
+
     au = _make_au(12, seed=3).astype(np.int8)
     images = _make_images(12, seed=3)
 
