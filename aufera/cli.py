@@ -314,18 +314,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_command(prog: str, run, args) -> int:
+    """Runs `run(args)` as a command: returns its exit status (0 when it returns no int).
+
+    An `AuferaError` (bad input) becomes one line on stderr naming `prog`, and
+    exit status 2; Ctrl-C says the command can be rerun to continue, status 130.
+    """
+    try:
+        status = run(args)
+    except AuferaError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130
+    return status if isinstance(status, int) else 0
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except AuferaError as error:
-        print(f"aufera {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"aufera {args.command}: interrupted; rerun the same command to continue", file=sys.stderr)
-        return 130
+    return run_command(f"aufera {args.command}", args.run, args)
 
 
 if __name__ == "__main__":

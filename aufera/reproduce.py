@@ -20,9 +20,12 @@ from pathlib import Path
 
 from aufera.synth.config import SynthConfig, default_workers
 
+# The training presets (`aufera.config.TRAIN_PRESETS`): cpu-small on the synthetic corpus, paper on FERA 2017.
+SYNTHETIC_PRESET = "cpu-small"
+FERA_PRESET = "paper"
 # A smaller corpus and shorter training for smoke runs (`--quick`).
-QUICK_SYNTH = {"train_subjects": 4, "valid_subjects": 2, "tasks": 1, "frames": 20}
-QUICK_TRAIN = ["epochs_network1=3", "epochs_network2=2"]
+QUICK_SYNTH = {"train_subjects": 8, "valid_subjects": 3, "tasks": 1, "frames": 20}
+QUICK_TRAIN = ["epochs_network1=12", "epochs_network2=4", "batch_size=16"]
 
 
 def reproduce(
@@ -42,10 +45,12 @@ def reproduce(
         source = out / "corpus"
         synth = SynthConfig(seed=seed, **(QUICK_SYNTH if quick else {}))
         write_corpus(source, synth, workers=workers, progress=progress)
-        preset, synthetic = "cpu-small", True
+        preset = SYNTHETIC_PRESET
     else:
-        source, preset, synthetic = Path(data_dir), "paper", False
+        source, preset = Path(data_dir), FERA_PRESET
     report = prepare(source, out / "data", workers=workers, progress=progress)
+    # Labelled by what prepare found (a synthetic corpus carries its manifest), not by where it came from.
+    synthetic = bool(report["synthetic"])
     config = resolve_config(preset, [f"seed={seed}", *(QUICK_TRAIN if quick else [])])
     train(config, report["dataset"], out / "run", progress=progress)
     metrics = evaluate_run(out / "run", report["dataset"], synthetic=synthetic)
