@@ -28,6 +28,26 @@ QUICK_SYNTH = {"train_subjects": 8, "valid_subjects": 3, "tasks": 1, "frames": 2
 QUICK_TRAIN = ["epochs_network1=12", "epochs_network2=4", "batch_size=16"]
 
 
+def check_run_args(seed: int, workers: int | None) -> None:
+    """Raises AuferaError (one line) on a negative seed or fewer than one worker."""
+    from aufera.errors import AuferaError
+
+    if seed < 0:
+        raise AuferaError(f"--seed must be >= 0. Received: {seed}")
+    if workers is not None and workers < 1:
+        raise AuferaError(f"--workers must be >= 1. Received: {workers}")
+
+
+def corpus_config(seed: int = 0, quick: bool = False) -> SynthConfig:
+    """The synthetic corpus of a reproduction: the default corpus, or QUICK_SYNTH with `quick`; seeded."""
+    return SynthConfig(seed=seed, **(QUICK_SYNTH if quick else {}))
+
+
+def train_overrides(seed: int = 0, quick: bool = False) -> list[str]:
+    """The `key=value` overrides of the training preset: the seed, and QUICK_TRAIN with `quick`."""
+    return [f"seed={seed}", *(QUICK_TRAIN if quick else [])]
+
+
 def reproduce(
     out, data_dir=None, seed: int = 0, quick: bool = False, workers: int | None = None, progress: bool = True
 ) -> dict:
@@ -43,15 +63,14 @@ def reproduce(
     start = time.perf_counter()
     if data_dir is None:
         source = out / "corpus"
-        synth = SynthConfig(seed=seed, **(QUICK_SYNTH if quick else {}))
-        write_corpus(source, synth, workers=workers, progress=progress)
+        write_corpus(source, corpus_config(seed, quick), workers=workers, progress=progress)
         preset = SYNTHETIC_PRESET
     else:
         source, preset = Path(data_dir), FERA_PRESET
     report = prepare(source, out / "data", workers=workers, progress=progress)
     # Labelled by what prepare found (a synthetic corpus carries its manifest), not by where it came from.
     synthetic = bool(report["synthetic"])
-    config = resolve_config(preset, [f"seed={seed}", *(QUICK_TRAIN if quick else [])])
+    config = resolve_config(preset, train_overrides(seed, quick))
     train(config, report["dataset"], out / "run", progress=progress)
     metrics = evaluate_run(out / "run", report["dataset"], synthetic=synthetic)
     print(print_tables(metrics, synthetic))
@@ -77,11 +96,6 @@ def add_cli(subparsers) -> None:
 
 
 def run_cli(args) -> int:
-    from aufera.errors import AuferaError
-
-    if args.seed < 0:
-        raise AuferaError(f"--seed must be >= 0. Received: {args.seed}")
-    if args.workers is not None and args.workers < 1:
-        raise AuferaError(f"--workers must be >= 1. Received: {args.workers}")
+    check_run_args(args.seed, args.workers)
     reproduce(args.out, args.data_dir, args.seed, args.quick, args.workers, progress=not args.quiet)
     return 0

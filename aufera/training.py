@@ -125,9 +125,7 @@ def plan_epoch(config: TrainConfig, labels: np.ndarray, epoch: int) -> list[np.n
         plan = stratified_batches(labels, batch_size, seed=seed)
     else:
         plan = momu_batches(labels, batch_size, math.ceil(len(labels) / batch_size), seed=seed)
-    if config.max_steps_per_epoch is not None:
-        plan = plan[: int(config.max_steps_per_epoch)]
-    return plan
+    return plan[: steps_per_epoch(config, len(labels))]
 
 
 def steps_per_epoch(config: TrainConfig, num_rows: int) -> int:

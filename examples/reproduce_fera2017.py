@@ -51,7 +51,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from aufera.cli import run_command  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
-from aufera.reproduce import FERA_PRESET, QUICK_SYNTH, QUICK_TRAIN, SYNTHETIC_PRESET  # noqa: E402
+from aufera.reproduce import (  # noqa: E402
+    FERA_PRESET,
+    SYNTHETIC_PRESET,
+    check_run_args,
+    corpus_config,
+)
+from aufera.reproduce import train_overrides as reproduce_overrides  # noqa: E402
 
 PROG = "reproduce_fera2017"
 DEFAULT_OUT = "reproduction_example"
@@ -77,27 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args) -> None:
     """Raises AuferaError (one line) on a bad argument value."""
-    if args.seed < 0:
-        raise AuferaError(f"--seed must be >= 0. Received: {args.seed}")
-    if args.workers is not None and args.workers < 1:
-        raise AuferaError(f"--workers must be >= 1. Received: {args.workers}")
+    check_run_args(args.seed, args.workers)
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise AuferaError(f"--data-dir {args.data_dir}: not a folder")
 
 
 def synth_config(args):
     """The `SynthConfig` of the corpus: the defaults, or QUICK_SYNTH with --quick; seeded by --seed."""
-    from aufera.synth.config import SynthConfig
-
-    try:
-        return SynthConfig(seed=args.seed, **(QUICK_SYNTH if args.quick else {}))
-    except ValueError as error:
-        raise AuferaError(str(error)) from None
+    return corpus_config(args.seed, args.quick)
 
 
 def train_overrides(args) -> list[str]:
     """The `key=value` overrides of the training preset: the seed, and QUICK_TRAIN with --quick."""
-    return [f"seed={args.seed}", *(QUICK_TRAIN if args.quick else [])]
+    return reproduce_overrides(args.seed, args.quick)
 
 
 def run(args) -> dict:

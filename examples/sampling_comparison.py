@@ -57,7 +57,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from aufera.au import AU_KEYS  # noqa: E402
 from aufera.cli import run_command  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
-from aufera.reproduce import QUICK_SYNTH, QUICK_TRAIN  # noqa: E402
+from aufera.reproduce import check_run_args, corpus_config  # noqa: E402
+from aufera.reproduce import train_overrides as reproduce_overrides  # noqa: E402
 
 PROG = "sampling_comparison"
 DEFAULT_OUT = "sampling_comparison_example"
@@ -136,16 +137,9 @@ def table_markdown(results: dict, notes=(), model: str = MODEL, model_name: str 
 def table_text(results: dict, notes=(), model: str = MODEL, model_name: str = MODEL_NAME) -> str:
     """The comparison as aligned text for the terminal: title, legend, table, notes."""
     header, rows = table_rows(results, model)
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    from aufera.evaluation.evaluate import aligned_table  # imports TensorFlow: only when a table is printed
 
-    def line(cells):
-        return "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    out = [table_title(model_name), LEGEND, line(header), "  ".join("-" * w for w in widths)]
-    out += [line(row) for row in rows]
-    return "\n".join([*out, *notes]) + "\n"
+    return "\n".join([table_title(model_name), LEGEND, *aligned_table(header, rows), *notes]) + "\n"
 
 
 def settings_note(config, synth, batches: dict) -> str:
@@ -189,10 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args) -> None:
     """Raises AuferaError (one line) on a bad argument value."""
-    if args.seed < 0:
-        raise AuferaError(f"--seed must be >= 0. Received: {args.seed}")
-    if args.workers is not None and args.workers < 1:
-        raise AuferaError(f"--workers must be >= 1. Received: {args.workers}")
+    check_run_args(args.seed, args.workers)
     for name in ("epochs_network1", "epochs_network2"):
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -201,17 +192,12 @@ def check_args(args) -> None:
 
 def synth_config(args):
     """The `SynthConfig` of the corpus: the defaults, or QUICK_SYNTH with --quick; seeded by --seed."""
-    from aufera.synth.config import SynthConfig
-
-    try:
-        return SynthConfig(seed=args.seed, **(QUICK_SYNTH if args.quick else {}))
-    except ValueError as error:
-        raise AuferaError(str(error)) from None
+    return corpus_config(args.seed, args.quick)
 
 
 def train_overrides(args, sampler: str) -> list[str]:
     """The `key=value` overrides of one run: seed, QUICK_TRAIN with --quick, the epoch options, the sampler."""
-    overrides = [f"seed={args.seed}", *(QUICK_TRAIN if args.quick else [])]
+    overrides = reproduce_overrides(args.seed, args.quick)
     for name in ("epochs_network1", "epochs_network2"):
         if getattr(args, name) is not None:
             overrides.append(f"{name}={getattr(args, name)}")

@@ -20,3 +20,16 @@ def test_every_subcommand_is_listed():
     assert result.returncode == 0
     for name in ("synth", "prepare", "train", "evaluate", "reproduce"):
         assert name in result.stdout
+
+
+def test_reproduce_rejects_bad_arguments_in_one_line_and_writes_nothing(tmp_path, capsys):
+    from aufera.cli import main
+
+    out = tmp_path / "r"
+    for argv, message in (
+        (["--seed", "-1"], "aufera reproduce: error: --seed must be >= 0. Received: -1\n"),
+        (["--workers", "0"], "aufera reproduce: error: --workers must be >= 1. Received: 0\n"),
+    ):
+        assert main(["reproduce", "--out", str(out), *argv]) == 2
+        assert capsys.readouterr().err == message
+    assert not out.exists()

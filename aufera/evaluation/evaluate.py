@@ -11,7 +11,8 @@ F1 (eq. 6) and accuracy are computed per AU over the known labels only
 
 - `metrics.json` (contract): for `network1`, `network2` and `fusion`, `f1`
   and `accuracy` per AU ("AU1" ... "AU23") plus `mean`; for `network1` also
-  `view_accuracy` and the 9x9 `view_confusion` (counts, rows = true view).
+  `view_accuracy` and the 9x9 `view_confusion` (counts, rows = true view);
+  beside the contract, `reference`: each AU's base rate and always-present F1.
 - `table1.md`, `table2.md`: ours beside every published column of Tables 1-2.
 - `fig7_view_confusion.png`, `f1_per_au.png`: see `aufera.evaluation.figures`.
 - `predictions_{split}.csv`: one row per frame.
@@ -223,7 +224,8 @@ def table_markdown(metrics: dict, table: paper.PaperTable, synthetic: bool | Non
     return "\n".join(lines) + "\n"
 
 
-def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+def aligned_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Lines of a text table: first column left-aligned, the others right-aligned, a dashed rule under the header."""
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     out = ["  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(zip(header, widths, strict=True)))]
     out.append("  ".join("-" * w for w in widths))
@@ -245,7 +247,7 @@ def print_tables(metrics: dict, synthetic: bool | None, split: str = "validation
     """
     lines = []
     for table in (paper.TABLE1_F1, paper.TABLE2_ACCURACY):
-        lines += [_table_title(table, synthetic, split), *_aligned(*_table_rows(metrics, table)), ""]
+        lines += [_table_title(table, synthetic, split), *aligned_table(*_table_rows(metrics, table)), ""]
     if "reference" in metrics and "fusion" in metrics:
         trivial = metrics["reference"]["always_present_f1"]
         below = [key for key in AU_KEYS if metrics["fusion"]["f1"][key] <= trivial[key]]
