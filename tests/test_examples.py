@@ -279,8 +279,8 @@ TINY_TRAIN = ["epochs_network1=1", "epochs_network2=1", "max_steps_per_epoch=2"]
 
 @pytest.mark.slow
 def test_reproduce_example_end_to_end(repro, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(repro, "QUICK_SYNTH", TINY_SYNTH)
-    monkeypatch.setattr(repro, "QUICK_TRAIN", TINY_TRAIN)
+    monkeypatch.setattr(aufera_reproduce, "QUICK_SYNTH", TINY_SYNTH)  # the one place the quick settings live
+    monkeypatch.setattr(aufera_reproduce, "QUICK_TRAIN", TINY_TRAIN)
     assert repro.main(["--quick", "--quiet", "--workers", "1", "--seed", "3", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     run = tmp_path / "run"
@@ -295,8 +295,8 @@ def test_reproduce_example_end_to_end(repro, tmp_path, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_sampling_example_end_to_end(sampling, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sampling, "QUICK_SYNTH", TINY_SYNTH)
-    monkeypatch.setattr(sampling, "QUICK_TRAIN", TINY_TRAIN)
+    monkeypatch.setattr(aufera_reproduce, "QUICK_SYNTH", TINY_SYNTH)
+    monkeypatch.setattr(aufera_reproduce, "QUICK_TRAIN", TINY_TRAIN)
     assert sampling.main(["--quick", "--quiet", "--workers", "1", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     results = {s: json.loads((tmp_path / "runs" / s / "metrics.json").read_text()) for s in sampling.COLUMNS}
