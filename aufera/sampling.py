@@ -4,8 +4,9 @@ A sampler is a pure function of the (N, 10) label matrix (aufera encoding:
 +1 present, -1 absent, 0 unknown; see `aufera.au`) that returns a *batch
 plan*: a list of int64 arrays of row indices, one array per batch. The plan
 says which training frames go into which mini-batch and in what order;
-`plan_to_dataset` turns a plan into a `tf.data.Dataset` that reads the frames
-from an in-memory (or memory-mapped) uint8 image store.
+`aufera.data.pipeline.dataset_from_arrays(..., batch_plan=plan)` turns a plan
+into a `tf.data.Dataset` that gathers each batch's frames from the split held
+in memory. This module does not import TensorFlow.
 
 Three samplers:
 
@@ -417,84 +418,3 @@ def momu_batches(
         in_batch[batch] = False
         plan.append(batch)
     return plan
-
-
-# === tf.data glue ===
-
-
-def plan_to_dataset(plan, images, labels, views=None, prefetch: bool = True):
-    """A `tf.data.Dataset` that yields the batches of a plan, in plan order.
-
-    Random access into the frames is what a plan needs, so the frames live in
-    one uint8 array `images` of shape (N, H, W, 1) indexed by row: a numpy
-    array in memory, or a `np.memmap` of a file when it does not fit. Each
-    batch is gathered with a numpy take inside `tf.numpy_function`, so the
-    store is never copied into the TensorFlow graph (graph constants are
-    limited to 2 GB).
-
-    Memory cost: the FERA 2017 training split has about 1.33M frames (9 views);
-    at 132 x 132 x 1 uint8 that is 1.33e6 * 17,424 bytes ~ 23 GB in RAM. A
-    memmap keeps the resident memory to the page cache the OS grants, at the
-    price of random reads from disk.
-
-    Elements are dictionaries with the feature names of the FERA 2017 dataset
-    (`aufera.data.fera2017_dataset`): "image" uint8 (b, H, W, 1), "au" int8
-    (b, 10) and, when `views` is given, "view" int64 (b,); b is the size of
-    that batch of the plan (plans with unequal batch sizes are kept as they
-    are). Float conversion, mean subtraction and augmentation belong to the
-    input pipeline that consumes this dataset.
-
-    Args:
-        plan: list of 1-D integer arrays of row indices (a batch plan).
-        images: uint8 array-like (N, H, W, 1), np.ndarray or np.memmap.
-        labels: array-like (N, 10) of +1 / -1 / 0.
-        views: array-like (N,) of view indices 0-8, or None. Defaults to None.
-        prefetch: bool. End the dataset in `prefetch(tf.data.AUTOTUNE)`.
-            Defaults to True.
-
-    Returns:
-        A `tf.data.Dataset` of len(plan) batches.
-
-    References:
-        TensorFlow guide "Better performance with the tf.data API".
-    """
-    import tensorflow as tf
-
-    labels = _check_labels(labels)
-    if not isinstance(images, np.ndarray):
-        images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 1 or images.dtype != np.uint8:
-        raise ValueError(
-            f"images must be a uint8 array (N, H, W, 1). Received: shape={images.shape}, dtype={images.dtype}"
-        )
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(
-            f"images and labels must have the same number of rows. "
-            f"Received: images rows={images.shape[0]}, labels rows={labels.shape[0]}"
-        )
-    if views is not None:
-        views = np.asarray(views, dtype=np.int64)
-        if views.shape != (labels.shape[0],):
-            raise ValueError(f"views must have shape ({labels.shape[0]},). Received: shape={views.shape}")
-    batches = _check_plan(plan, labels.shape[0])
-
-    lengths = np.array([batch.size for batch in batches], dtype=np.int64)
-    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(batches), lengths)
-    height, width = images.shape[1:3]
-
-    def take(index):
-        return images[index]
-
-    def gather(index):
-        batch = tf.numpy_function(take, [index], tf.uint8, stateful=False)
-        batch.set_shape([None, height, width, 1])
-        element = {"image": batch, "au": tf.gather(labels, index)}
-        if views is not None:
-            element["view"] = tf.gather(views, index)
-        return element
-
-    dataset = tf.data.Dataset.from_tensor_slices(ragged)
-    dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if prefetch:
-        dataset = dataset.prefetch(tf.data.AUTOTUNE)
-    return dataset

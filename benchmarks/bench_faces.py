@@ -45,18 +45,19 @@ from aufera.data.faces import (  # noqa: E402
     box_iou,
     crop_box,
     crop_face,
-    iter_video_rgb,
     video_faces,
 )
 from aufera.data.fera2017 import find_sessions  # noqa: E402
+from aufera.data.video import read_frames  # noqa: E402
+from aufera.filenames import GROUNDTRUTH_DIR  # noqa: E402
 from aufera.synth.config import SynthConfig, default_workers  # noqa: E402
-from aufera.synth.writer import GROUNDTRUTH_DIR, write_corpus  # noqa: E402
+from aufera.synth.writer import write_corpus  # noqa: E402
 
 
 def crop_and_encode(video: Path, boxes: np.ndarray, config: FaceConfig) -> int:
     """Decodes the video again and PNG-encodes the crop of every frame with a box; returns the bytes written."""
     written = 0
-    for index, frame in enumerate(iter_video_rgb(video)):
+    for index, frame in enumerate(read_frames(video)):
         if index < len(boxes) and np.all(np.isfinite(boxes[index])):
             crop = crop_face(frame, boxes[index], size=config.image_size, margin=config.margin)
             ok, png = cv2.imencode(".png", crop)
@@ -77,7 +78,7 @@ def process_naive(video: Path, mtcnn, config: FaceConfig) -> float:
     """(c): the package called once per frame, eager; returns the seconds taken."""
     start = time.perf_counter()
     boxes = []
-    for frame in iter_video_rgb(video):
+    for frame in read_frames(video):
         found = mtcnn.detect_faces(frame, box_format="xyxy")
         boxes.append(max(found, key=lambda f: f["confidence"])["box"] if found else [np.nan] * 4)
     crop_and_encode(video, np.asarray(boxes, dtype=np.float64), config)
@@ -238,7 +239,7 @@ def main() -> None:
             process_naive(videos[0][2], mtcnn, config)
             naive = videos[: args.naive_videos]
             naive_seconds = sum(process_naive(video, mtcnn, config) for _, _, video in naive)
-            naive_frames = sum(1 for _, _, video in naive for _ in iter_video_rgb(video))
+            naive_frames = sum(1 for _, _, video in naive for _ in read_frames(video))
             naive_fps = naive_frames / naive_seconds
             print(
                 f"(c) mtcnn package as is, one frame per call, on {len(naive)} videos ({naive_frames} frames): "

@@ -7,7 +7,6 @@ import cv2
 import numpy as np
 import pytest
 
-from aufera.data import faces
 from aufera.data.faces import (
     DETECTED,
     DROPPED,
@@ -22,6 +21,7 @@ from aufera.data.faces import (
     track_video,
     video_faces,
 )
+from aufera.data.video import read_frames
 from aufera.errors import AuferaError
 from aufera.synth.config import SynthConfig
 
@@ -353,7 +353,7 @@ def test_damaged_cache_file_is_recomputed(tmp_path, caplog, damage):
     else:
         np.savez(path, boxes=np.zeros((3, 4)))
     detector = ConstantDetector()
-    with caplog.at_level(logging.WARNING, logger="aufera.data.faces"):
+    with caplog.at_level(logging.WARNING, logger="aufera.data.faces.cache"):
         again = video_faces(video, detector, CACHED, cache=cache)
     assert detector.images == 4
     assert "damaged face cache file" in caplog.text and path.name in caplog.text
@@ -416,7 +416,7 @@ def test_mtcnn_tracks_every_view_of_a_synthetic_session(tiny_corpus):
         ious = np.array([box_iou(result.boxes[t], truth[view - 1, t]) for t in range(24)])
         assert ious.min() >= 0.5, (view, ious.round(2))
         # A tracked frame's crop holds the face: the true box's centre lies in the crop's central half.
-        frame = list(faces.iter_video_rgb(video))[12]
+        frame = list(read_frames(video))[12]
         crop = crop_face(frame, result.boxes[12], size=config.image_size, margin=config.margin)
         assert crop.shape == (132, 132, 1) and crop.dtype == np.uint8
         x0, y0, x1, _ = crop_box(result.boxes[12], config.margin)
@@ -429,7 +429,7 @@ def test_mtcnn_tracks_every_view_of_a_synthetic_session(tiny_corpus):
 
 def test_compiled_mtcnn_matches_the_package_and_finds_no_face_in_a_flat_image(tiny_corpus):
     video = next((tiny_corpus / "FERA17_Train_MV").glob("*_5.mp4"))
-    frames = list(faces.iter_video_rgb(video))[:2] + [np.full((160, 160, 3), 128, np.uint8)]
+    frames = list(read_frames(video))[:2] + [np.full((160, 160, 3), 128, np.uint8)]
     compiled = FaceDetector().detect(frames)
     eager = FaceDetector(compiled=False).detect(frames)
     assert compiled[2] is None and eager[2] is None

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from aufera.data import fera2017
+from aufera.data import fera2017, video
+from aufera.data.faces import FaceConfig, video_faces
 from aufera.data.fera2017 import (
     LabelFileError,
     Problem,
@@ -17,6 +18,7 @@ from aufera.data.fera2017 import (
     read_labels,
     summarize,
 )
+from aufera.data.video import read_frames
 from aufera.errors import AuferaError
 from aufera.layout import LABEL_HEADER, TRAIN, VALIDATION
 from aufera.synth import writer
@@ -358,6 +360,73 @@ def test_iter_frames_hand_made_session(tmp_path):
         next(iter_frames(session, 4))
 
 
+def test_reader_and_face_finder_see_the_same_frames(tmp_path):
+    # The face boxes are paired with the reader's frames by index: both must decode the same frames, in order.
+    path = tmp_path / "FERA17_TR_F001_T1_5.avi"
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (SIZE, SIZE))
+    assert out.isOpened()
+    written = []
+    for i in range(6):
+        rgb = np.zeros((SIZE, SIZE, 3), np.uint8)
+        rgb[: SIZE // 2, :, 0] = 40 * i  # red top half, brighter frame by frame
+        rgb[SIZE // 2 :, :, 2] = 200 - 30 * i  # blue bottom half, darker frame by frame
+        rgb[:, : SIZE // 4, 1] = 255 if i % 2 else 0  # green left strip on odd frames
+        written.append(rgb)
+        out.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    out.release()
+    _csv(tmp_path / "FERA17_TR_F001_T1.csv", 1, 6)
+    session = Session(TRAIN, "F001", "T1", tmp_path / "FERA17_TR_F001_T1.csv", {5: path})
+    problems = []
+    read = [image for _, image, _ in iter_frames(session, 5, problems)]
+    assert problems == [] and len(read) == 6
+
+    class Recorder:
+        """A detector that keeps a copy of every image it is asked about and finds no face."""
+
+        def __init__(self):
+            self.images = []
+
+        def detect(self, images):
+            self.images.extend(np.array(image, copy=True) for image in images)
+            return [None] * len(images)
+
+    detector = Recorder()
+    found = video_faces(path, detector, FaceConfig(detect_every=1, keyframes_per_call=2))
+    assert found.num_frames == 6
+    decoded = list(read_frames(path))
+    # detect_every=1: the detector is asked about every frame once, in order.
+    for seen in (detector.images, decoded):
+        assert len(seen) == len(read)
+        for a, b in zip(seen, read, strict=True):
+            assert a.dtype == b.dtype == np.uint8 and a.shape == b.shape == (SIZE, SIZE, 3)
+            np.testing.assert_array_equal(a, b)
+    # And they are the frames written, in order, as RGB (MJPG is lossy: close, not equal).
+    for image, rgb in zip(read, written, strict=True):
+        assert np.abs(image.astype(int) - rgb).mean() < 6
+    assert all(np.abs(read[i].astype(int) - read[i + 1]).mean() > 10 for i in range(5))
+
+
+def test_video_reader_open_read_skip_and_colours(tmp_path):
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    with pytest.raises(video.VideoOpenError, match="bad.mp4: OpenCV cannot open this video") as error:
+        video.VideoReader(tmp_path / "bad.mp4")
+    assert isinstance(error.value, AuferaError) and error.value.reason == video.CANNOT_OPEN
+    with pytest.raises(AuferaError, match="bad.mp4"):
+        next(read_frames(tmp_path / "bad.mp4"))
+    _video(tmp_path / "v.mp4", 5)
+    with video.VideoReader(tmp_path / "v.mp4") as reader:
+        first = reader.read()
+        assert first.shape == (SIZE, SIZE, 3) and first.dtype == np.uint8
+        np.testing.assert_allclose(first.reshape(-1, 3).mean(0), COLOURS[0][::-1], atol=30)  # BGR written, RGB read
+        assert reader.skip() == 4 and reader.read() is None and list(reader) == []
+    assert len(list(read_frames(tmp_path / "v.mp4"))) == 5
+    # Grey and BGRA frames from OpenCV come out as RGB.
+    bgra = np.zeros((2, 3, 4), np.uint8)
+    bgra[..., 0], bgra[..., 2], bgra[..., 3] = 10, 200, 7
+    np.testing.assert_array_equal(video._rgb(bgra)[0, 0], [200, 0, 10])
+    np.testing.assert_array_equal(video._rgb(np.full((2, 3), 9, np.uint8)), np.full((2, 3, 3), 9, np.uint8))
+
+
 def test_video_that_opens_but_yields_nothing(tmp_path, monkeypatch):
     class Capture:
         def __init__(self, path):
@@ -372,7 +441,7 @@ def test_video_that_opens_but_yields_nothing(tmp_path, monkeypatch):
         def release(self):
             pass
 
-    monkeypatch.setattr(fera2017.cv2, "VideoCapture", Capture)
+    monkeypatch.setattr(video.cv2, "VideoCapture", Capture)
     _csv(tmp_path / "a.csv", 1, 2)
     frames, labels, _ = read_labels(tmp_path / "a.csv")
     session = Session(TRAIN, "F001", "T1", tmp_path / "a.csv", {1: tmp_path / "v.mp4"}, frames, labels)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from aufera.au import AU_KEYS, FERA2017_TRAIN_BASE_RATES, NUM_AUS
+from aufera.data.pipeline import SplitArrays, dataset_from_arrays
 from aufera.sampling import (
     batch_au_counts,
     momu_batches,
-    plan_to_dataset,
     random_batches,
     stratified_batches,
 )
@@ -224,35 +224,68 @@ def test_same_seed_same_plan(labels, sampler):
     assert not all(np.array_equal(a, b) for a, b in zip(first, other, strict=True))
 
 
-# === tf.data glue ===
+# === Batch plan -> tf.data (aufera.data.pipeline.dataset_from_arrays) ===
 
 
-def test_plan_to_dataset_yields_planned_frames():
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(12, 6, 5, 1), dtype=np.uint8)
-    labels = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(12, NUM_AUS))
-    views = rng.integers(0, 9, size=12)
+def plan_arrays(rows: int, seed: int = 0, labels=None) -> SplitArrays:
+    """A split in memory with random frames, labels and views, and a zero mean (the batches hold the raw frames)."""
+    rng = np.random.default_rng(seed)
+    if labels is None:
+        labels = rng.choice(np.array([-1, 0, 1], dtype=np.int8), size=(rows, NUM_AUS))
+    return SplitArrays(
+        image=rng.integers(0, 256, size=(rows, 6, 5, 1), dtype=np.uint8),
+        au=np.asarray(labels, np.int8),
+        view=rng.integers(0, 9, size=rows).astype(np.int32),
+        subject=np.array(["F001"] * rows),
+        task=np.array(["T1"] * rows),
+        frame=np.arange(rows, dtype=np.int64),
+        mean=np.zeros((6, 5, 1), np.float32),
+    )
+
+
+def test_batch_plan_dataset_yields_planned_frames():
+    arrays = plan_arrays(12)
+    # Unequal batch sizes, a repeated row, rows out of order.
     plan = [np.array([3, 1]), np.array([0, 5, 7]), np.array([11]), np.array([2, 2, 9, 4])]
-    batches = list(plan_to_dataset(plan, images, labels, views).as_numpy_iterator())
+    batches = list(dataset_from_arrays(arrays, batch_plan=plan).as_numpy_iterator())
     assert len(batches) == len(plan)
-    for batch, index in zip(batches, plan, strict=True):
-        np.testing.assert_array_equal(batch["image"], images[index])
-        np.testing.assert_array_equal(batch["au"], labels[index])
-        np.testing.assert_array_equal(batch["view"], views[index])
-        assert batch["image"].dtype == np.uint8 and batch["au"].dtype == np.int8
-    no_views = next(plan_to_dataset(plan, images, labels, prefetch=False).as_numpy_iterator())
-    assert set(no_views) == {"image", "au"}
+    for (image, targets), index in zip(batches, plan, strict=True):
+        assert image.dtype == np.float32 and image.shape == (len(index), 6, 5, 1)
+        np.testing.assert_array_equal(np.rint(image * 255.0).astype(np.uint8), arrays.image[index])
+        np.testing.assert_array_equal(targets["au"], arrays.au[index])
+        np.testing.assert_array_equal(targets["view"], arrays.view[index])
+        assert targets["au"].dtype == np.float32 and targets["view"].dtype == np.int32
+    _, no_views = next(dataset_from_arrays(arrays, targets="network2", batch_plan=plan).as_numpy_iterator())
+    assert set(no_views) == {"au"}
 
 
-def test_plan_to_dataset_rejects_bad_inputs():
-    images = np.zeros((4, 3, 3, 1), dtype=np.uint8)
-    labels = np.zeros((4, NUM_AUS), dtype=np.int8)
-    with pytest.raises(ValueError, match="float32"):
-        plan_to_dataset([np.array([0])], images.astype(np.float32), labels)
-    with pytest.raises(ValueError, match="labels rows=5"):
-        plan_to_dataset([np.array([0])], images, np.zeros((5, NUM_AUS), dtype=np.int8))
-    with pytest.raises(ValueError, match="max=4"):
-        plan_to_dataset([np.array([0, 4])], images, labels)
+def test_batch_plan_dataset_follows_a_sampler_plan_in_order(labels):
+    arrays = plan_arrays(len(labels), labels=labels)
+    plan = stratified_batches(labels, BATCH, seed=3)[:10]
+    equal = momu_batches(labels, BATCH, num_batches=5, seed=2)
+    for chosen in (plan, equal):  # unequal batch sizes (a ragged plan) and equal ones
+        batches = list(dataset_from_arrays(arrays, batch_plan=chosen).as_numpy_iterator())
+        assert len(batches) == len(chosen)
+        for (_, targets), index in zip(batches, chosen, strict=True):
+            np.testing.assert_array_equal(targets["au"], labels[index])
+            np.testing.assert_array_equal(targets["view"], arrays.view[index])
+        counts = np.stack([(targets["au"] == 1).sum(axis=0) for _, targets in batches])
+        np.testing.assert_array_equal(counts, batch_au_counts(labels, chosen))
+    # Repeated, the plan comes back in the same order.
+    twice = [t["au"] for _, t in dataset_from_arrays(arrays, batch_plan=equal, repeat=2).as_numpy_iterator()]
+    assert len(twice) == 2 * len(equal)
+    for au, index in zip(twice, list(equal) * 2, strict=True):
+        np.testing.assert_array_equal(au, labels[index])
+
+
+def test_batch_plan_dataset_rejects_bad_inputs():
+    arrays = plan_arrays(4)
+    with pytest.raises(ValueError, match=r"in \[0, 4\)\. Received: row 4"):
+        dataset_from_arrays(arrays, batch_plan=[np.array([0, 4])])
+    with pytest.raises(ValueError, match="batch_plan"):
+        dataset_from_arrays(arrays, batch_plan=[np.array([1]), np.array([-1, 0])])
+    with pytest.raises(ValueError, match=r"shape=\(3, 3, 1\)"):
+        dataset_from_arrays(arrays, np.zeros((3, 3, 1), np.float32), batch_plan=[np.array([0])])
 
 
 # === Validation ===

@@ -73,10 +73,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from aufera.au import NUM_AUS, NUM_VIEWS, encode_fera_occurrence
+from aufera.data.video import VideoOpenError, VideoReader
 from aufera.errors import AuferaError
 from aufera.layout import LABEL_PATTERN, SPLITS, VIDEO_PATTERN, Split, label_name, session_name, video_name
 
@@ -585,14 +585,6 @@ def _report(problems: list[Problem] | None, problem: Problem) -> None:
         problems.append(problem)
 
 
-def _to_rgb(image: np.ndarray) -> np.ndarray:
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    if image.shape[2] == 4:
-        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-
-
 def iter_frames(
     session: Session, view_number: int, problems: list[Problem] | None = None
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
@@ -605,6 +597,10 @@ def iter_frames(
     frames are only counted. Either way a "frame_count" problem is reported
     once the video has been read to its end. A video that cannot be opened or
     yields no frame gives an "undecodable" problem and nothing.
+
+    Frames come from `aufera.data.video.VideoReader`, the decoder
+    `aufera.data.faces.video_faces` reads too, so the i-th frame here is the
+    one the i-th face box belongs to.
 
     Args:
         session: Session. From `find_sessions` (labels already read) or made
@@ -633,25 +629,22 @@ def iter_frames(
         for problem in row_problems:
             _report(problems, problem)
     rows = len(frame_numbers)
-    capture = cv2.VideoCapture(str(path))
     try:
-        if not capture.isOpened():
-            _report(
-                problems,
-                Problem(path, "OpenCV cannot open this video (damaged, empty or not a video); skipped", "undecodable"),
-            )
-            return
+        video = VideoReader(path)
+    except VideoOpenError as error:
+        _report(problems, Problem(path, f"{error.reason}; skipped", "undecodable"))
+        return
+    with video:
         decoded = 0
         while decoded < rows:
-            ok, image = capture.read()
-            if not ok or image is None:
+            image = video.read()
+            if image is None:
                 break
-            yield int(frame_numbers[decoded]), _to_rgb(image), labels[decoded].copy()
+            yield int(frame_numbers[decoded]), image, labels[decoded].copy()
             decoded += 1
         if decoded == rows:
             # Count the frames past the last label row, without converting them.
-            while capture.grab():
-                decoded += 1
+            decoded += video.skip()
         if decoded == 0:
             _report(problems, Problem(path, "no frame could be decoded; video skipped", "undecodable"))
         elif decoded != rows:
@@ -665,8 +658,6 @@ def iter_frames(
                     "frame_count",
                 ),
             )
-    finally:
-        capture.release()
 
 
 def summarize(sessions: Iterable[Session], problems: Iterable[Problem]) -> Report:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aufera.filenames import GROUNDTRUTH_DIR
 from aufera.layout import SPLITS
 
 
@@ -31,8 +32,8 @@ def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
     """
     from tqdm import tqdm
 
-    from aufera.data.faces import FaceDetector, box_iou, iter_video_rgb
-    from aufera.synth.writer import GROUNDTRUTH_DIR
+    from aufera.data.faces import FaceDetector, box_iou
+    from aufera.data.video import read_frames
 
     root = Path(corpus_dir)
     detector = FaceDetector()
@@ -42,7 +43,7 @@ def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
         truth = np.load(npz)["face_box"]
         split = next(s for s in SPLITS if f"_{s.code}_" in npz.stem)
         for view in range(1, 10):
-            video = iter_video_rgb(root / split.video_dir / f"{npz.stem}_{view}.mp4")
+            video = read_frames(root / split.video_dir / f"{npz.stem}_{view}.mp4")
             index, frames = zip(*[(t, f) for t, f in enumerate(video) if t % every == 0], strict=True)
             for t, found in zip(index, detector.detect(frames), strict=True):
                 seen[view][0] += 1

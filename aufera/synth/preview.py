@@ -10,6 +10,7 @@ import numpy as np
 
 from aufera.au import ACTION_UNITS, NUM_AUS, view_grid
 from aufera.errors import AuferaError
+from aufera.filenames import CORPUS_MANIFEST, GROUNDTRUTH_DIR, SUBJECTS_FILE
 from aufera.synth.config import SynthConfig
 
 
@@ -40,17 +41,17 @@ def subject_renders(corpus_dir, subject: str | None = None, levels=None):
     """
     from aufera.synth import writer
 
-    gt = Path(corpus_dir) / writer.GROUNDTRUTH_DIR
+    gt = Path(corpus_dir) / GROUNDTRUTH_DIR
     try:
-        manifest = json.loads((gt / writer.MANIFEST).read_text())
-        subjects = json.loads((gt / writer.SUBJECTS_FILE).read_text())
+        manifest = json.loads((gt / CORPUS_MANIFEST).read_text())
+        subjects = json.loads((gt / SUBJECTS_FILE).read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise AuferaError(f"{gt}: not a synthetic corpus ({error})") from None
     config = SynthConfig(**manifest["config"])
     if subject is None:
         subject = manifest["splits"]["train"][0]
     if subject not in subjects:
-        raise AuferaError(f"{gt / writer.SUBJECTS_FILE}: no subject {subject!r}")
+        raise AuferaError(f"{gt / SUBJECTS_FILE}: no subject {subject!r}")
     params = {k: v for k, v in subjects[subject].items() if k != "split"}
     index = sorted(subjects, key=lambda s: (int(s[1:]), s[0] == "M")).index(subject)
     scene = writer._scene(

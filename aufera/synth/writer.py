@@ -31,6 +31,7 @@ import numpy as np
 
 from aufera.au import NUM_AUS, decode_to_fera_occurrence, view_grid
 from aufera.errors import AuferaError
+from aufera.filenames import CORPUS_MANIFEST, GROUNDTRUTH_DIR, PREVIEW_FILE, SUBJECTS_FILE
 from aufera.files import atomic_write_bytes
 from aufera.layout import LABEL_HEADER, SPLITS, TRAIN, VALIDATION, Split, label_name, session_name, video_name
 from aufera.synth import episodes
@@ -39,12 +40,9 @@ from aufera.synth.config import SynthConfig
 from aufera.synth.identity import CANONICAL_IOD, OUTSIDE_HEAD, TEXTURE_SIZE, FaceFrame, build_identity, sample_identity
 from aufera.synth.render import HeadRenderer, Pose
 
-GROUNDTRUTH_DIR = "groundtruth"
 PARTIAL_DIR = ".partial"
-MANIFEST = "corpus.json"
-SUBJECTS_FILE = "subjects.json"
 CORPUS_ENTRIES = tuple(
-    [s.video_dir for s in SPLITS] + [s.label_dir for s in SPLITS] + [GROUNDTRUTH_DIR, PARTIAL_DIR, "preview.png"]
+    [s.video_dir for s in SPLITS] + [s.label_dir for s in SPLITS] + [GROUNDTRUTH_DIR, PARTIAL_DIR, PREVIEW_FILE]
 )
 FORMAT_VERSION = 1
 # Output pixels per texture pixel is 1 / OVERSAMPLE: the texture is kept a bit
@@ -379,7 +377,7 @@ def _prepare_out_dir(out: Path, manifest: dict, overwrite: bool) -> bool:
             elif path.exists():
                 path.unlink()
         return False
-    manifest_path = out / GROUNDTRUTH_DIR / MANIFEST
+    manifest_path = out / GROUNDTRUTH_DIR / CORPUS_MANIFEST
     if manifest_path.exists():
         try:
             existing = json.loads(manifest_path.read_text())
@@ -436,7 +434,7 @@ def write_corpus(
     gt.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     if not resuming:
-        atomic_write_bytes(gt / MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+        atomic_write_bytes(gt / CORPUS_MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
         subject_json = {sid: {"split": split, **params.to_dict()} for sid, (split, params) in subjects.items()}
         atomic_write_bytes(gt / SUBJECTS_FILE, (json.dumps(subject_json, indent=2) + "\n").encode())
     todo = [s for s in sessions if not (gt / f"{s.name}.npz").exists()]

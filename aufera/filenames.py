@@ -1,0 +1,54 @@
+"""The names of the files and folders aufera writes and reads (one place for each).
+
+Three folders carry a contract between the commands:
+
+- a synthetic corpus (`aufera synth`): the FERA 2017 layout
+  (`aufera.layout`) plus `groundtruth/` with the manifest `corpus.json`;
+- a prepared dataset (`aufera prepare`): the TFDS version folder, with the
+  training mean image and the preparation report beside `dataset_info.json`;
+- a run directory (`aufera train`, `aufera evaluate`): the resolved config,
+  the trained models, histories, checkpoints, metrics, tables and figures.
+
+Importing this module imports nothing else.
+"""
+
+from __future__ import annotations
+
+# === Synthetic corpus ===
+
+GROUNDTRUTH_DIR = "groundtruth"
+CORPUS_MANIFEST = "corpus.json"
+SUBJECTS_FILE = "subjects.json"
+PREVIEW_FILE = "preview.png"
+
+# === Prepared dataset ===
+
+MEAN_FILE = "mean_image.npy"
+PREPARE_REPORT_JSON = "prepare_report.json"
+PREPARE_REPORT_MD = "prepare_report.md"
+TFDS_INFO_FILE = "dataset_info.json"
+
+# === Run directory ===
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+CHECKPOINTS_DIR = "checkpoints"
+LOGS_DIR = "logs"
+STATE_FILE = "state.json"
+TABLE_FILES = {"table1": "table1.md", "table2": "table2.md"}
+FIGURE_FILES = {"view_confusion": "fig7_view_confusion.png", "f1_per_au": "f1_per_au.png"}
+
+
+def model_file(stage: str) -> str:
+    """The trained model of a stage in a run directory, e.g. "network1.keras"."""
+    return f"{stage}.keras"
+
+
+def history_file(stage: str) -> str:
+    """The per-epoch history of a stage in a run directory, e.g. "history_network1.csv"."""
+    return f"history_{stage}.csv"
+
+
+def predictions_file(split: str) -> str:
+    """The per-frame predictions of an evaluated split, e.g. "predictions_validation.csv"."""
+    return f"predictions_{split}.csv"
