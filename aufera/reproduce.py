@@ -28,16 +28,6 @@ QUICK_SYNTH = {"train_subjects": 8, "valid_subjects": 3, "tasks": 1, "frames": 2
 QUICK_TRAIN = ["epochs_network1=12", "epochs_network2=4", "batch_size=16"]
 
 
-def check_run_args(seed: int, workers: int | None) -> None:
-    """Raises AuferaError (one line) on a negative seed or fewer than one worker."""
-    from aufera.errors import AuferaError
-
-    if seed < 0:
-        raise AuferaError(f"--seed must be >= 0. Received: {seed}")
-    if workers is not None and workers < 1:
-        raise AuferaError(f"--workers must be >= 1. Received: {workers}")
-
-
 def corpus_config(seed: int = 0, quick: bool = False) -> SynthConfig:
     """The synthetic corpus of a reproduction: the default corpus, or QUICK_SYNTH with `quick`; seeded."""
     return SynthConfig(seed=seed, **(QUICK_SYNTH if quick else {}))
@@ -51,10 +41,28 @@ def train_overrides(seed: int = 0, quick: bool = False) -> list[str]:
 def reproduce(
     out, data_dir=None, seed: int = 0, quick: bool = False, workers: int | None = None, progress: bool = True
 ) -> dict:
-    """Runs the whole reproduction into `out`; returns the metrics (as in metrics.json)."""
+    """Runs the whole reproduction into `out` (resumable); returns what it measured.
+
+    Args:
+        out: str or Path. The output folder (corpus/, data/, run/).
+        data_dir: str, Path or None. A FERA 2017 copy; None writes and uses
+            the synthetic corpus. Defaults to None.
+        seed: int. Seed of the corpus and the training. Defaults to 0.
+        quick: bool. The smaller corpus and training of smoke runs
+            (`QUICK_SYNTH`, `QUICK_TRAIN`). Defaults to False.
+        workers: int or None. Worker processes; None: the CPU cores, at most 8.
+        progress: bool. Progress bars. Defaults to True.
+
+    Returns:
+        A dict: `metrics` (as in metrics.json), `synthetic` (whether the
+        data was the synthetic corpus), `run_dir` (Path) and `seconds`.
+
+    Raises:
+        AuferaError: on bad data, as each step reports it.
+    """
     from aufera.config import resolve_config
     from aufera.data.prepare import prepare
-    from aufera.evaluation.evaluate import evaluate_run, print_tables
+    from aufera.evaluation import evaluate_run
     from aufera.synth.writer import write_corpus
     from aufera.training import train
 
@@ -71,31 +79,7 @@ def reproduce(
     # Labelled by what prepare found (a synthetic corpus carries its manifest), not by where it came from.
     synthetic = bool(report["synthetic"])
     config = resolve_config(preset, train_overrides(seed, quick))
-    train(config, report["dataset"], out / "run", progress=progress)
-    metrics = evaluate_run(out / "run", report["dataset"], synthetic=synthetic)
-    print(print_tables(metrics, synthetic))
-    print(f"reproduction done in {time.perf_counter() - start:.0f} s; results in {out / 'run'}")
-    return metrics
-
-
-def add_cli(subparsers) -> None:
-    """Adds `aufera reproduce [--data-dir FERA_ROOT] [--out DIR] [--seed S] [--quick]`."""
-    p = subparsers.add_parser(
-        "reproduce",
-        help="the main job: data, preparation, training, evaluation, the paper's tables",
-        description="Reproduce He et al. 2019's Tables 1 and 2 and Fig. 7: on the embedded synthetic corpus "
-        "(default) or on a licensed FERA 2017 copy (--data-dir). Rerunning continues an interrupted run.",
-    )
-    p.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
-    p.add_argument("--out", default="reproduction", metavar="DIR", help="output folder (default ./reproduction)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the corpus and the training")
-    p.add_argument("--quick", action="store_true", help="smaller corpus and training, for smoke tests")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes (default: cores)")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=run_cli)
-
-
-def run_cli(args) -> int:
-    check_run_args(args.seed, args.workers)
-    reproduce(args.out, args.data_dir, args.seed, args.quick, args.workers, progress=not args.quiet)
-    return 0
+    run_dir = out / "run"
+    train(config, report["dataset"], run_dir, progress=progress)
+    metrics = evaluate_run(run_dir, report["dataset"], synthetic=synthetic)
+    return {"metrics": metrics, "synthetic": synthetic, "run_dir": run_dir, "seconds": time.perf_counter() - start}

@@ -10,7 +10,7 @@ can be read, changed or replaced:
     3. config    `resolve_config`: the "cpu-small" training preset on the
                  synthetic corpus, "paper" on FERA 2017 (as `aufera reproduce`);
     4. train     `train`: Network1, then Network2 on its frozen backbone;
-    5. evaluate  `evaluate_run`: metrics, Tables 1-2, Fig. 7; `print_tables`.
+    5. evaluate  `evaluate_run`: metrics, Tables 1-2, Fig. 7; `tables_text`.
 
 Run it from the repository root (with aufera installed):
 
@@ -49,14 +49,10 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from aufera.cli import run_command  # noqa: E402
+from aufera.cli import OneLineParser, run_command  # noqa: E402
+from aufera.commands import validators  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
-from aufera.reproduce import (  # noqa: E402
-    FERA_PRESET,
-    SYNTHETIC_PRESET,
-    check_run_args,
-    corpus_config,
-)
+from aufera.reproduce import FERA_PRESET, SYNTHETIC_PRESET, corpus_config  # noqa: E402
 from aufera.reproduce import train_overrides as reproduce_overrides  # noqa: E402
 
 PROG = "reproduce_fera2017"
@@ -65,25 +61,28 @@ DEFAULT_OUT = "reproduction_example"
 
 def build_parser() -> argparse.ArgumentParser:
     """The example's command-line arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Reproduce He et al. 2019 Tables 1-2 and Fig. 7 step by step: synthetic corpus (default) or a "
         "FERA 2017 copy (--data-dir), prepare, train Network1 and Network2, evaluate.",
     )
     parser.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the corpus and the training")
+    parser.add_argument(
+        "--seed", type=validators.non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
+    )
     parser.add_argument(
         "--quick", action="store_true", help="smaller corpus and training (aufera.reproduce.QUICK_SYNTH, QUICK_TRAIN)"
     )
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes (default: cores)")
+    parser.add_argument(
+        "--workers", type=validators.positive_int, default=None, metavar="N", help="worker processes (default: cores)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
 def check_args(args) -> None:
-    """Raises AuferaError (one line) on a bad argument value."""
-    check_run_args(args.seed, args.workers)
+    """Raises AuferaError (one line) on a data folder that is not there."""
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise AuferaError(f"--data-dir {args.data_dir}: not a folder")
 
@@ -101,12 +100,14 @@ def train_overrides(args) -> list[str]:
 def run(args) -> dict:
     """Runs the five steps; returns the metrics (as in run/metrics.json)."""
     check_args(args)  # before the heavy imports, so that bad input fails at once
+    from aufera.commands.train import format_summary
     from aufera.config import resolve_config
     from aufera.data.prepare import prepare
-    from aufera.evaluation.evaluate import FIGURE_FILES, METRICS_FILE, TABLE_FILES, evaluate_run, print_tables
+    from aufera.evaluation import evaluate_run, tables_text
+    from aufera.filenames import FIGURE_FILES, METRICS_FILE, TABLE_FILES
     from aufera.synth.config import default_workers
     from aufera.synth.writer import write_corpus
-    from aufera.training import format_summary, train
+    from aufera.training import train
 
     started = time.perf_counter()
     out = Path(args.out)
@@ -155,7 +156,7 @@ def run(args) -> dict:
     print(f"[5/5] evaluate {run_dir} on {dataset}", flush=True)
     metrics = evaluate_run(run_dir, dataset, split="validation", synthetic=synthetic)
     print()
-    print(print_tables(metrics, synthetic))
+    print(tables_text(metrics, synthetic))
     print()
     print(f"Table 1 (F1):        {run_dir / TABLE_FILES['table1']}")
     print(f"Table 2 (accuracy):  {run_dir / TABLE_FILES['table2']}")
@@ -167,7 +168,11 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     """Parses the arguments and runs the example; returns the exit status (2 on bad input)."""
-    return run_command(PROG, run, build_parser().parse_args(argv))
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # a bad argument: one line printed, status 2
+        return exit_.code
+    return run_command(PROG, run, args)
 
 
 if __name__ == "__main__":

@@ -55,9 +55,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from aufera.au import AU_KEYS  # noqa: E402
-from aufera.cli import run_command  # noqa: E402
+from aufera.cli import OneLineParser, run_command  # noqa: E402
+from aufera.commands import validators  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
-from aufera.reproduce import check_run_args, corpus_config  # noqa: E402
+from aufera.evaluation.text_table import aligned_table  # noqa: E402
+from aufera.reproduce import corpus_config  # noqa: E402
 from aufera.reproduce import train_overrides as reproduce_overrides  # noqa: E402
 
 PROG = "sampling_comparison"
@@ -137,8 +139,6 @@ def table_markdown(results: dict, notes=(), model: str = MODEL, model_name: str 
 def table_text(results: dict, notes=(), model: str = MODEL, model_name: str = MODEL_NAME) -> str:
     """The comparison as aligned text for the terminal: title, legend, table, notes."""
     header, rows = table_rows(results, model)
-    from aufera.evaluation.evaluate import aligned_table  # imports TensorFlow: only when a table is printed
-
     return "\n".join([table_title(model_name), LEGEND, *aligned_table(header, rows), *notes]) + "\n"
 
 
@@ -164,30 +164,35 @@ def settings_note(config, synth, batches: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The example's command-line arguments."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog=PROG,
         description="Train three runs that differ only in the batch sampler (random, stratified, MOMU) on one "
         "synthetic corpus and print Network1's F1 per AU in the layout of Chu et al. 2019 Table 3.",
     )
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the corpus and of all three runs")
+    parser.add_argument(
+        "--seed",
+        type=validators.non_negative_int,
+        default=0,
+        metavar="S",
+        help="seed of the corpus and of all three runs",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="smaller corpus and training (aufera.reproduce.QUICK_SYNTH, QUICK_TRAIN)"
     )
-    parser.add_argument("--workers", type=int, default=None, metavar="N", help="worker processes (default: cores)")
-    parser.add_argument("--epochs-network1", type=int, default=None, metavar="E", help="override the Network1 epochs")
-    parser.add_argument("--epochs-network2", type=int, default=None, metavar="E", help="override the Network2 epochs")
+    parser.add_argument(
+        "--workers", type=validators.positive_int, default=None, metavar="N", help="worker processes (default: cores)"
+    )
+    for stage in ("network1", "network2"):
+        parser.add_argument(
+            f"--epochs-{stage}",
+            type=validators.positive_int,
+            default=None,
+            metavar="E",
+            help=f"override the {stage.capitalize()} epochs",
+        )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
-
-
-def check_args(args) -> None:
-    """Raises AuferaError (one line) on a bad argument value."""
-    check_run_args(args.seed, args.workers)
-    for name in ("epochs_network1", "epochs_network2"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            raise AuferaError(f"--{name.replace('_', '-')} must be >= 1. Received: {value}")
 
 
 def synth_config(args):
@@ -222,10 +227,9 @@ def configs(args) -> dict:
 
 def run(args) -> dict:
     """Corpus, dataset, three trainings and evaluations; prints and writes the table; returns sampler -> metrics."""
-    check_args(args)  # before the heavy imports, so that bad input fails at once
     from aufera.data.pipeline import load_split_arrays
     from aufera.data.prepare import prepare
-    from aufera.evaluation.evaluate import evaluate_run
+    from aufera.evaluation import evaluate_run
     from aufera.files import atomic_write_text
     from aufera.synth.config import default_workers
     from aufera.synth.writer import write_corpus
@@ -270,7 +274,11 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     """Parses the arguments and runs the comparison; returns the exit status (2 on bad input)."""
-    return run_command(PROG, run, build_parser().parse_args(argv))
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # a bad argument: one line printed, status 2
+        return exit_.code
+    return run_command(PROG, run, args)
 
 
 if __name__ == "__main__":

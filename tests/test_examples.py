@@ -90,14 +90,14 @@ def test_reproduce_presets_are_those_of_aufera_reproduce(repro):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--seed", "-1"], "reproduce_fera2017: error: --seed must be >= 0. Received: -1\n"),
-        (["--workers", "0"], "reproduce_fera2017: error: --workers must be >= 1. Received: 0\n"),
+        (["--seed", "-1"], "reproduce_fera2017: error: argument --seed: expected a whole number >= 0, got '-1'"),
+        (["--workers", "0"], "reproduce_fera2017: error: argument --workers: expected a whole number >= 1, got '0'"),
     ],
 )
 def test_reproduce_bad_input_is_one_line_and_status_2(repro, tmp_path, capsys, argv, message):
     assert repro.main([*argv, "--out", str(tmp_path / "out")]) == 2
     captured = capsys.readouterr()
-    assert captured.err == message
+    assert captured.err == f"{message} (see reproduce_fera2017 --help)\n"
     assert not (tmp_path / "out").exists()
 
 
@@ -166,15 +166,15 @@ def test_sampling_momu_plans_as_many_batches_as_random(sampling):
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--seed", "-2"], "sampling_comparison: error: --seed must be >= 0. Received: -2\n"),
-        (["--workers", "0"], "sampling_comparison: error: --workers must be >= 1. Received: 0\n"),
-        (["--epochs-network1", "0"], "sampling_comparison: error: --epochs-network1 must be >= 1. Received: 0\n"),
-        (["--epochs-network2", "-1"], "sampling_comparison: error: --epochs-network2 must be >= 1. Received: -1\n"),
+        (["--seed", "-2"], "argument --seed: expected a whole number >= 0, got '-2'"),
+        (["--workers", "0"], "argument --workers: expected a whole number >= 1, got '0'"),
+        (["--epochs-network1", "0"], "argument --epochs-network1: expected a whole number >= 1, got '0'"),
+        (["--epochs-network2", "-1"], "argument --epochs-network2: expected a whole number >= 1, got '-1'"),
     ],
 )
 def test_sampling_bad_input_is_one_line_and_status_2(sampling, tmp_path, capsys, argv, message):
     assert sampling.main([*argv, "--out", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err == message
+    assert capsys.readouterr().err == f"sampling_comparison: error: {message} (see sampling_comparison --help)\n"
     assert not (tmp_path / "out").exists()
 
 

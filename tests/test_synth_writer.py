@@ -154,12 +154,12 @@ def _cli(*args):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--frames", "0"], "frames must be a whole number from 1"),
-        (["--size", "8"], "size must be a whole number from 64"),
-        (["--tasks", "x"], "expected a whole number"),
-        (["--base-rates", "0.2,0.3"], "expected 10 comma-separated numbers"),
-        (["--present-from", "F"], "intensity level A, B, C, D or E"),
-        (["--unknown-rate", "0.7"], "unknown_rate must be in"),
+        (["--frames", "0"], "argument --frames: expected a whole number from 1 to 100000, got '0'"),
+        (["--size", "8"], "argument --size: expected a whole number from 64 to 2048, got '8'"),
+        (["--tasks", "x"], "argument --tasks: expected a whole number, got 'x'"),
+        (["--base-rates", "0.2,0.3"], "argument --base-rates: expected 10 comma-separated numbers, got 2"),
+        (["--present-from", "F"], "argument --present-from: expected an intensity level A, B, C, D or E, got 'F'"),
+        (["--unknown-rate", "0.7"], "--unknown-rate: unknown_rate must be in [0, 0.5). Received: unknown_rate=0.7"),
     ],
 )
 def test_cli_bad_arguments_give_one_error_line(tmp_path, args, message):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 from collections import Counter
 from pathlib import Path
 
@@ -29,11 +28,8 @@ import numpy as np
 
 from aufera.au import AU_KEYS, NUM_AUS
 from aufera.errors import AuferaError
+from aufera.filenames import CORPUS_MANIFEST, GROUNDTRUTH_DIR, MEAN_FILE, PREPARE_REPORT_JSON, PREPARE_REPORT_MD
 from aufera.files import atomic_write, atomic_write_text
-
-MEAN_FILE = "mean_image.npy"
-REPORT_JSON = "prepare_report.json"
-REPORT_MD = "prepare_report.md"
 
 
 def dataset_config(image_size: int, face: dict):
@@ -115,7 +111,9 @@ def find_faces(jobs: list, settings, cache_dir: Path, workers: int, progress: bo
 
 
 def _quiet_worker():
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from aufera.quiet import quiet_tensorflow
+
+    quiet_tensorflow()  # the worker imports TensorFlow (MTCNN) itself
     import cv2
 
     cv2.setNumThreads(1)
@@ -187,9 +185,9 @@ def prepare(
     config = builder.builder_config
     settings = builder.face_settings()
     data_path = Path(builder.data_dir)
-    if builder.is_prepared() and (data_path / REPORT_JSON).exists():
+    if builder.is_prepared() and (data_path / PREPARE_REPORT_JSON).exists():
         # Finished earlier, report included: nothing to do.
-        return json.loads((data_path / REPORT_JSON).read_text())
+        return json.loads((data_path / PREPARE_REPORT_JSON).read_text())
     sessions, problems = find_sessions(Path(data_dir))
     if not sessions:
         raise AuferaError(f"{data_dir}: no usable FERA 2017 session ({len(problems)} problems)")
@@ -221,7 +219,7 @@ def prepare(
     report = {
         "dataset": str(data_path),
         # The synthetic corpus carries its manifest; results on it are labelled as synthetic.
-        "synthetic": (Path(data_dir) / "groundtruth" / "corpus.json").exists(),
+        "synthetic": (Path(data_dir) / GROUNDTRUTH_DIR / CORPUS_MANIFEST).exists(),
         "config": config.name,
         "image_size": image_size,
         "face": settings.to_dict(),
@@ -234,8 +232,8 @@ def prepare(
         "detector_frames": sum(v["detector_frames"] for v in videos.values()),
         "skipped": [{"path": str(p.path), "kind": p.kind, "reason": p.reason} for p in problems],
     }
-    atomic_write_text(data_path / REPORT_JSON, json.dumps(report, indent=2) + "\n")
-    atomic_write_text(data_path / REPORT_MD, report_markdown(report))
+    atomic_write_text(data_path / PREPARE_REPORT_JSON, json.dumps(report, indent=2) + "\n")
+    atomic_write_text(data_path / PREPARE_REPORT_MD, report_markdown(report))
     return report
 
 
@@ -284,6 +282,7 @@ def summary_lines(report: dict) -> list[str]:
         rates = " ".join(f"{k} {c['au_base_rates'][k]:.2f}" for k in AU_KEYS if c["au_base_rates"][k] is not None)
         out.append(f"{split}: {c['frames']} frames, {_dropped(report, split)} dropped (no face); AU base rates {rates}")
     out.append(
-        f"files skipped or changed: {len(report['skipped'])}; mean image: {report['mean_image']}; report: {REPORT_MD}"
+        f"files skipped or changed: {len(report['skipped'])}; mean image: {report['mean_image']}; "
+        f"report: {PREPARE_REPORT_MD}"
     )
     return out

@@ -7,6 +7,16 @@ from dataclasses import asdict, dataclass, field
 
 from aufera.au import DEFAULT_PITCHES, DEFAULT_YAWS, FERA2017_TRAIN_BASE_RATES, NUM_AUS
 
+# The whole-number fields and their inclusive ranges (the `aufera synth` flags check the same ranges).
+INT_LIMITS = {
+    "train_subjects": (1, 999),
+    "valid_subjects": (1, 999),
+    "tasks": (1, 99),
+    "frames": (1, 100_000),
+    "size": (64, 2048),
+    "fps": (1, 240),
+}
+
 
 @dataclass
 class SynthConfig:
@@ -72,14 +82,7 @@ class SynthConfig:
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad value."""
-        for name, low, high in (
-            ("train_subjects", 1, 999),
-            ("valid_subjects", 1, 999),
-            ("tasks", 1, 99),
-            ("frames", 1, 100_000),
-            ("size", 64, 2048),
-            ("fps", 1, 240),
-        ):
+        for name, (low, high) in INT_LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be a whole number from {low} to {high}. Received: {name}={value!r}")

@@ -1,0 +1,139 @@
+"""`aufera synth`: write the synthetic multi-view AU corpus in the FERA 2017 layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aufera.commands import validators as v
+
+
+def add_parser(subparsers) -> None:
+    from aufera.synth.config import INT_LIMITS, SynthConfig, default_workers
+
+    d = SynthConfig()
+    p = subparsers.add_parser(
+        "synth",
+        help="write the synthetic multi-view AU corpus in the FERA 2017 layout",
+        description="Write the synthetic multi-view AU corpus (aufera's embedded default data) in the FERA 2017 "
+        "layout: 9 views per session as .mp4 videos, one occurrence CSV per session, ground truth in groundtruth/. "
+        "Rerunning the same command after an interruption completes the corpus.",
+    )
+    p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the corpus into (new or empty)")
+    for flag, field, metavar, what in (
+        ("--train-subjects", "train_subjects", "N", "subjects in the training part"),
+        ("--valid-subjects", "valid_subjects", "N", "subjects in the validation part, disjoint from training"),
+        ("--tasks", "tasks", "N", "sessions per subject"),
+        ("--frames", "frames", "N", "frames per session"),
+        ("--size", "size", "PX", "frame width and height in pixels"),
+    ):
+        low, high = INT_LIMITS[field]
+        default = getattr(d, field)
+        p.add_argument(
+            flag, type=v.int_range(low, high), default=default, metavar=metavar, help=f"{what} (default {default})"
+        )
+    p.add_argument(
+        "--seed", type=v.non_negative_int, default=d.seed, metavar="S", help=f"random seed (default {d.seed})"
+    )
+    p.add_argument(
+        "--workers",
+        type=v.positive_int,
+        default=default_workers(),
+        metavar="N",
+        help="worker processes (default: the number of CPU cores, at most 8)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace what OUT_DIR holds")
+    p.add_argument(
+        "--preview",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="PNG",
+        help="also write a preview figure (one subject in the 9 views, each AU at apex next to "
+        "neutral); default path OUT_DIR/preview.png",
+    )
+    p.add_argument(
+        "--base-rates",
+        type=v.fractions(10),
+        default=None,
+        metavar="R1,...,R10",
+        help="share of frames with each AU present, in the order AU1,AU4,AU6,AU7,AU10,AU12,AU14,"
+        "AU15,AU17,AU23 (default: FERA 2017 training set)",
+    )
+    p.add_argument(
+        "--unknown-rate",
+        type=v.fraction,
+        default=d.unknown_rate,
+        metavar="P",
+        help=f"share of labels written as 9, unknown, below 0.5 (default {d.unknown_rate})",
+    )
+    p.add_argument(
+        "--present-from",
+        type=v.level,
+        default="A",
+        metavar="LEVEL",
+        help="intensity level A-E from which an AU counts as present (default A)",
+    )
+    p.add_argument(
+        "--yaws",
+        type=v.floats(3),
+        default=d.yaws,
+        metavar="Y1,Y2,Y3",
+        help="yaw angles of the view grid in degrees, within +-60, written --yaws=-40,0,40 (the default)",
+    )
+    p.add_argument(
+        "--pitches",
+        type=v.floats(3),
+        default=d.pitches,
+        metavar="P1,P2,P3",
+        help="pitch angles of the view grid in degrees, within +-60, written --pitches=-20,0,20 (the default)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+# The SynthConfig fields whose range is checked by the config itself, and their flags.
+_FLAGS = {"base_rates": "--base-rates", "unknown_rate": "--unknown-rate", "yaws": "--yaws", "pitches": "--pitches"}
+
+
+def run(args) -> int:
+    from aufera.au import AU_KEYS
+    from aufera.filenames import PREVIEW_FILE
+    from aufera.synth.config import SynthConfig
+    from aufera.synth.writer import corpus_base_rates, write_corpus
+
+    kwargs = dict(
+        train_subjects=args.train_subjects,
+        valid_subjects=args.valid_subjects,
+        tasks=args.tasks,
+        frames=args.frames,
+        size=args.size,
+        seed=args.seed,
+        unknown_rate=args.unknown_rate,
+        present_from=args.present_from,
+        yaws=args.yaws,
+        pitches=args.pitches,
+    )
+    if args.base_rates is not None:
+        kwargs["base_rates"] = args.base_rates
+    try:
+        config = SynthConfig(**kwargs)
+    except ValueError as error:
+        raise v.config_error(error, _FLAGS) from None
+    result = write_corpus(args.out_dir, config, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    out = Path(args.out_dir)
+    print(
+        f"corpus: {out} ({result['sessions']} sessions, {result['written']} written now; "
+        f"{config.train_subjects} training and {config.valid_subjects} validation subjects, "
+        f"{config.frames} frames x 9 views per session)"
+    )
+    rates = corpus_base_rates(out)
+    for split in ("train", "validation"):
+        shown = " ".join(f"{k} {r:.2f}" for k, r in zip(AU_KEYS, rates[split], strict=True))
+        print(f"AU base rates ({split}, known labels): {shown}; unknown {rates[split + '_unknown'][0]:.3f}")
+    if args.preview is not None:
+        from aufera.synth.preview import write_preview
+
+        path = Path(args.preview) if args.preview else out / PREVIEW_FILE
+        write_preview(out, path)
+        print(f"preview: {path}")
+    return 0

@@ -1,0 +1,70 @@
+"""`aufera train`: Network1, then Network2 on its frozen backbone, into a run directory (resumable)."""
+
+from __future__ import annotations
+
+from aufera.commands import validators as v
+from aufera.errors import AuferaError
+
+
+def add_parser(subparsers) -> None:
+    from aufera.config import SAMPLERS, train_preset_names
+
+    p = subparsers.add_parser(
+        "train",
+        help="train Network1, then Network2 on its frozen backbone (resumable)",
+        description="Train Network1 (AUs and views), then Network2 on Network1's frozen residual network, keeping "
+        "each network's best epoch by validation mean F1. Rerunning the same command after an interruption "
+        "continues where it stopped.",
+    )
+    p.add_argument(
+        "--config",
+        required=True,
+        metavar="PRESET_OR_YAML",
+        help=f"training preset ({', '.join(train_preset_names())}) or a YAML file of TrainConfig keys",
+    )
+    p.add_argument("--data", required=True, metavar="DATASET_DIR", help="the dataset folder `aufera prepare` printed")
+    p.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (new, or one to resume)")
+    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="batch sampler (overrides the config)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        type=v.key_value,
+        metavar="key=value",
+        help="config overrides, e.g. epochs_network1=3 batch_size=32 optimizer.learning_rate=1e-4",
+    )
+    p.set_defaults(run=run)
+
+
+def format_summary(summary: dict) -> str:
+    """The final summary printed by `aufera train`: best epoch and validation mean F1 per network."""
+
+    def number(value):
+        return "n/a" if value is None else f"{value:.4f}"
+
+    n1, n2 = summary["network1"], summary["network2"]
+    lines = [
+        f"network1: best epoch {n1['best_epoch']}, validation mean F1 {number(n1['val_mean_f1'])}, "
+        f"view accuracy {number(n1['val_view_accuracy'])}",
+        f"network2: best epoch {n2['best_epoch']}, validation mean F1 {number(n2['val_mean_f1'])}",
+        f"wall time {summary['wall_seconds']:.1f} s ({summary['replicas']} replica(s), {summary['precision']}); "
+        f"run directory {summary['run_dir']}",
+    ]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from aufera.config import resolve_config
+
+    overrides = list(args.overrides or ())
+    if args.sampler:
+        overrides.append(f"sampler={args.sampler}")
+    try:
+        config = resolve_config(args.config, overrides)
+    except ValueError as error:
+        raise AuferaError(f"--config {args.config}: {error}") from None
+    from aufera.training import train
+
+    summary = train(config, args.data, args.out, progress=not args.quiet)
+    print(format_summary(summary))
+    return 0
