@@ -1,10 +1,23 @@
-"""Training configuration: a typed dataclass, named presets, YAML and `key=value` overrides.
+"""Training configuration: a nested dataclass, named presets, YAML and `key=value` overrides.
 
-A training run is described by one `TrainConfig`. It is chosen by name from
-`TRAIN_PRESETS` (or read from a YAML file), overridden by `key=value` strings
-(the command's trailing arguments), checked, and saved as `config.yaml` into
-the run directory, so a run can always be traced to the exact settings that
-made it (STYLE item 6).
+A training run is described by one `TrainConfig`, nested the way TF Model
+Garden nests its experiment configs:
+
+- `model`: which model preset to build and the loss weights of eq. (3);
+- `optimizer`: Adam's settings and the learning-rate schedule;
+- `augmentation`: an `aufera.data.augmentation.Augmentation`;
+- `validation`: which split picks the best epoch, and how it is predicted;
+- `runtime`: how the run uses the machine (precision);
+- at the top: what the trainer loops over (epochs, batch size, sampler, seed).
+
+Every field has one default, in its dataclass; the `cpu-small` training
+preset is those defaults, and other presets name only what they change. A
+config is chosen by name from `TRAIN_PRESETS` (or read from a YAML file of
+the same nesting), overridden by `key=value` strings whose keys are dotted
+paths (`epochs_network1=3`, `optimizer.learning_rate=1e-4`,
+`augmentation.max_shift=0`), checked, and saved as `config.yaml` into the
+run directory, so a run can always be traced to the exact settings that made
+it (STYLE item 6).
 
 Example:
 
@@ -29,12 +42,105 @@ from pathlib import Path
 
 import yaml
 
+from aufera.data.augmentation import Augmentation
+from aufera.filenames import CONFIG_FILE
 from aufera.files import atomic_write_text
 
-CONFIG_FILE = "config.yaml"
 SAMPLERS = ("random", "stratified", "momu")
 LR_SCHEDULES = ("constant", "cosine")
 MODEL_PRESETS = ("paper", "cpu-small")  # the names of `aufera.models.presets.PRESETS` (a contract)
+
+
+def _check_int(owner, name: str, minimum: int) -> None:
+    value = getattr(owner, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    """The model trained and its loss.
+
+    Args:
+        preset: str. Model preset of `aufera.models` ("paper" or "cpu-small").
+            Defaults to "cpu-small".
+        lambda_au: float. Weight of the AU loss L1 in eq. (3) (paper: 0.5). Defaults to 0.5.
+        lambda_view: float. Weight of the view loss L2 in eq. (3) (paper: 0.5). Defaults to 0.5.
+    """
+
+    preset: str = "cpu-small"
+    lambda_au: float = 0.5
+    lambda_view: float = 0.5
+
+    def __post_init__(self):
+        if self.preset not in MODEL_PRESETS:
+            raise ValueError(f"`model.preset` must be one of {MODEL_PRESETS}. Received: preset={self.preset!r}")
+        for name in ("lambda_au", "lambda_view"):
+            if not float(getattr(self, name)) >= 0.0:
+                raise ValueError(f"`{name}` must be non-negative. Received: {name}={getattr(self, name)!r}")
+
+
+@dataclasses.dataclass
+class OptimizerConfig:
+    """Adam and its learning rate (He et al. 2019, Sec. 4.3).
+
+    Args:
+        learning_rate: float. Adam alpha (paper: 1e-3). Defaults to 1e-3.
+        lr_schedule: str. "constant" (the paper) or "cosine" (decays the
+            learning rate to 0 over each stage's steps). Defaults to "cosine".
+        beta_1: float. Adam beta1 (paper: 0.9). Defaults to 0.9.
+        beta_2: float. Adam beta2 (paper: 0.999). Defaults to 0.999.
+        epsilon: float. Adam epsilon (paper: 1e-8). Defaults to 1e-8.
+    """
+
+    learning_rate: float = 1e-3
+    lr_schedule: str = "cosine"
+    beta_1: float = 0.9
+    beta_2: float = 0.999
+    epsilon: float = 1e-8
+
+    def __post_init__(self):
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"`lr_schedule` must be one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
+        for name in ("learning_rate", "epsilon"):
+            if not float(getattr(self, name)) > 0.0:
+                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
+        for name in ("beta_1", "beta_2"):
+            if not 0.0 <= float(getattr(self, name)) < 1.0:
+                raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={getattr(self, name)!r}")
+
+
+@dataclasses.dataclass
+class ValidationConfig:
+    """The validation that picks each stage's best epoch.
+
+    Args:
+        split: str. Dataset split. Defaults to "validation".
+        batch_size: int. Batch size of the validation predictions. Defaults to 64.
+        max_examples: int or None. Validate on this many evenly spaced frames
+            (smoke runs). Defaults to None (all).
+    """
+
+    split: str = "validation"
+    batch_size: int = 64
+    max_examples: int | None = None
+
+    def __post_init__(self):
+        _check_int(self, "batch_size", minimum=1)
+        if self.max_examples is not None:
+            _check_int(self, "max_examples", minimum=1)
+
+
+@dataclasses.dataclass
+class RuntimeConfig:
+    """How the run uses the machine.
+
+    Args:
+        mixed_precision: bool. mixed_float16 on GPU; ignored with a warning on
+            CPU. Defaults to False.
+    """
+
+    mixed_precision: bool = False
 
 
 @dataclasses.dataclass
@@ -45,143 +151,85 @@ class TrainConfig:
         preset: str. The training preset this config was built from (recorded;
             a YAML file may name it to start from that preset). Defaults to
             "cpu-small".
-        model: str. Model preset of `aufera.models` ("paper" or "cpu-small").
-            Defaults to "cpu-small".
-        epochs_network1: int. Epochs of Network1. Defaults to 12.
+        model: ModelConfig. The model preset and the loss weights.
+        optimizer: OptimizerConfig. Adam and the learning-rate schedule.
+        augmentation: Augmentation. Of the training batches; all zero is none.
+        validation: ValidationConfig. How the best epoch is chosen.
+        runtime: RuntimeConfig. Precision.
+        epochs_network1: int. Epochs of Network1. Defaults to 12 (measured on
+            the default synthetic corpus: validation mean F1 of Network1
+            levels off after about 10-12 epochs of batch 32).
         epochs_network2: int. Epochs of Network2 on the frozen backbone. Defaults to 5.
         batch_size: int. Training batch size (global, over all replicas). Defaults to 32.
-        learning_rate: float. Adam alpha (paper: 1e-3). Defaults to 1e-3.
-        lr_schedule: str. "constant" (the paper) or "cosine" (decays the
-            learning rate to 0 over each stage's steps, a cosine). Defaults to
-            "cosine".
-        beta_1: float. Adam beta1 (paper: 0.9). Defaults to 0.9.
-        beta_2: float. Adam beta2 (paper: 0.999). Defaults to 0.999.
-        epsilon: float. Adam epsilon (paper: 1e-8). Defaults to 1e-8.
-        lambda_au: float. Weight of the AU loss L1 in eq. (3) (paper: 0.5). Defaults to 0.5.
-        lambda_view: float. Weight of the view loss L2 in eq. (3) (paper: 0.5). Defaults to 0.5.
         sampler: str. Batch plan of each epoch: "random", "stratified"
             (Chu et al. Alg. 1) or "momu" (Alg. 2). Defaults to "random".
-        augment: bool. Light augmentation of training batches
-            (`aufera.data.pipeline.Augmentation`). Defaults to True.
-        augment_shift: int. Largest random shift in pixels. Defaults to 6.
-        augment_brightness: float. Largest brightness change on the [0, 1]
-            scale. Defaults to 0.15.
-        augment_contrast: float. Largest relative contrast change, in [0, 1).
-            Defaults to 0.4.
         seed: int. Seeds weight initialisation, batch plans (seed + epoch) and
             augmentation. Defaults to 0.
-        mixed_precision: bool. mixed_float16 on GPU; ignored with a warning on
-            CPU. Defaults to False.
         max_steps_per_epoch: int or None. Cut every epoch's plan to this many
             batches (smoke runs). Defaults to None (the whole plan).
-        validation_split: str. Dataset split used to pick the best epoch.
-            Defaults to "validation".
-        validation_batch_size: int. Batch size of the validation predictions.
-            Defaults to 64.
-        validation_max_examples: int or None. Validate on this many evenly
-            spaced validation frames (smoke runs). Defaults to None (all).
         data_dir: str or None. The prepared dataset used (filled in by
             `train`, recorded in `config.yaml`). Defaults to None.
     """
 
     preset: str = "cpu-small"
-    model: str = "cpu-small"
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
+    augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     epochs_network1: int = 12
     epochs_network2: int = 5
     batch_size: int = 32
-    learning_rate: float = 1e-3
-    lr_schedule: str = "cosine"
-    beta_1: float = 0.9
-    beta_2: float = 0.999
-    epsilon: float = 1e-8
-    lambda_au: float = 0.5
-    lambda_view: float = 0.5
     sampler: str = "random"
-    augment: bool = True
-    augment_shift: int = 6
-    augment_brightness: float = 0.15
-    augment_contrast: float = 0.4
     seed: int = 0
-    mixed_precision: bool = False
     max_steps_per_epoch: int | None = None
-    validation_split: str = "validation"
-    validation_batch_size: int = 64
-    validation_max_examples: int | None = None
     data_dir: str | None = None
 
     def __post_init__(self):
-        if self.model not in MODEL_PRESETS:
-            raise ValueError(f"`model` must be one of {MODEL_PRESETS}. Received: model={self.model!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"`lr_schedule` must be one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
         if self.sampler not in SAMPLERS:
             raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={self.sampler!r}")
         for name in ("epochs_network1", "epochs_network2"):
             _check_int(self, name, minimum=0)
-        for name in ("batch_size", "validation_batch_size"):
-            _check_int(self, name, minimum=1)
-        _check_int(self, "augment_shift", minimum=0)
+        _check_int(self, "batch_size", minimum=1)
         _check_int(self, "seed", minimum=0)
-        for name in ("max_steps_per_epoch", "validation_max_examples"):
-            if getattr(self, name) is not None:
-                _check_int(self, name, minimum=1)
-        for name in ("learning_rate", "epsilon"):
-            if not float(getattr(self, name)) > 0.0:
-                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
-        for name in ("beta_1", "beta_2"):
-            if not 0.0 <= float(getattr(self, name)) < 1.0:
-                raise ValueError(f"`{name}` must be in [0, 1). Received: {name}={getattr(self, name)!r}")
-        for name in ("lambda_au", "lambda_view"):
-            if not float(getattr(self, name)) >= 0.0:
-                raise ValueError(f"`{name}` must be non-negative. Received: {name}={getattr(self, name)!r}")
-        if not 0.0 <= float(self.augment_brightness) <= 1.0:
-            raise ValueError(f"`augment_brightness` must be in [0, 1]. Received: {self.augment_brightness!r}")
-        if not 0.0 <= float(self.augment_contrast) < 1.0:
-            raise ValueError(f"`augment_contrast` must be in [0, 1). Received: {self.augment_contrast!r}")
+        if self.max_steps_per_epoch is not None:
+            _check_int(self, "max_steps_per_epoch", minimum=1)
 
     def to_dict(self) -> dict:
-        """The config as a plain dict (YAML-ready)."""
+        """The config as a nested plain dict (YAML-ready)."""
         return dataclasses.asdict(self)
 
-
-def _check_int(config: TrainConfig, name: str, minimum: int) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value!r}")
+    def to_flat_dict(self) -> dict:
+        """The config as a flat dict with dotted keys ("optimizer.learning_rate")."""
+        return _flatten(self.to_dict())
 
 
-# Named training presets, as data. Keys are `TrainConfig` fields; missing keys take the dataclass defaults.
-# He et al. 2019 give the optimiser and the loss weights but neither the batch size, nor the number of
-# epochs, nor any augmentation or sampling: the "paper" values of those are our choices (docs/training.md).
+def _flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+# Named training presets, as data: each names only what it changes from the `TrainConfig` defaults
+# (which are the cpu-small preset). He et al. 2019 give the optimiser and the loss weights but neither the
+# batch size, nor the number of epochs, nor any augmentation or sampling: the "paper" values of those are
+# our choices (docs/training.md).
 TRAIN_PRESETS: dict[str, dict] = {
-    "cpu-small": {
-        "model": "cpu-small",
-        # Measured on the default synthetic corpus: with augmentation and the
-        # cosine decay, validation mean F1 of Network1 levels off after about
-        # 10-12 epochs of batch 32 (about 18 s an epoch on 2 CPU cores).
-        "epochs_network1": 12,
-        "epochs_network2": 5,
-        "batch_size": 32,
-        "lr_schedule": "cosine",
-        "sampler": "random",
-        "augment": True,
-        "augment_shift": 6,
-        "augment_brightness": 0.15,
-        "augment_contrast": 0.4,
-        "validation_batch_size": 64,
-    },
+    "cpu-small": {},
     "paper": {
-        "model": "paper",
+        "model": {"preset": "paper"},
         # Not in the paper: 64 frames per batch, a common choice for a 90M-weight network on one GPU;
         # FERA 2017 has 1.33M training frames, i.e. about 20,700 steps per epoch.
         "batch_size": 64,
         "epochs_network1": 10,
-        "epochs_network2": 5,
         # The paper trains with a constant learning rate, samples at random and mentions no augmentation.
-        "lr_schedule": "constant",
-        "sampler": "random",
-        "augment": False,
-        "validation_batch_size": 256,
+        "optimizer": {"lr_schedule": "constant"},
+        "augmentation": {"max_shift": 0, "max_brightness": 0.0, "max_contrast": 0.0},
+        "validation": {"batch_size": 256},
     },
 }
 
@@ -191,8 +239,24 @@ def train_preset_names() -> tuple[str, ...]:
     return tuple(TRAIN_PRESETS)
 
 
-def _field_types() -> dict[str, object]:
-    return typing.get_type_hints(TrainConfig)
+# === Keys, types and values ===
+
+
+def _sections(cls=TrainConfig) -> dict[str, type]:
+    """Field name -> dataclass type, for the fields of `cls` that are nested configs."""
+    kinds = typing.get_type_hints(cls)
+    return {name: kind for name, kind in kinds.items() if dataclasses.is_dataclass(kind)}
+
+
+def field_types() -> dict[str, object]:
+    """Every settable key, as a dotted path, and its type ("optimizer.learning_rate": float)."""
+    out = {}
+    for name, kind in typing.get_type_hints(TrainConfig).items():
+        if dataclasses.is_dataclass(kind):
+            out.update({f"{name}.{k}": v for k, v in typing.get_type_hints(kind).items()})
+        else:
+            out[name] = kind
+    return out
 
 
 def _parse_value(key: str, text: str, kind) -> object:
@@ -219,55 +283,103 @@ def _parse_value(key: str, text: str, kind) -> object:
         if kind is float:
             return float(text)
     except ValueError:
-        raise ValueError(f"Override `{key}` expects {kind.__name__}. Received: {key}={text!r}") from None
+        raise ValueError(f"`{key}` expects {kind.__name__}. Received: {key}={text!r}") from None
     return text
 
 
-def _coerce(key: str, value, kind) -> object:
-    """Coerces a YAML value to the field type (YAML reads 1e-3 as a string, 3 for a float as an int)."""
-    if value is None or isinstance(value, str):
-        return _parse_value(key, "null" if value is None else value, kind)
-    return _parse_value(key, str(value), kind)
+def _check_key(key: str, where: str) -> None:
+    known = field_types()
+    if key in known:
+        return
+    sections = _sections()
+    if key in sections:
+        first = next(iter(typing.get_type_hints(sections[key])))
+        hint = f" ({key} is a section: set its keys, e.g. {key}.{first}=...)"
+    else:
+        near = [k for k in known if k.endswith(f".{key}")]
+        hint = f" (did you mean {near[0]}?)" if near else f". Known keys: {sorted(known)}"
+    raise ValueError(f"Unknown config key {key!r} in {where}{hint}")
 
 
-def _check_keys(keys, where: str) -> None:
-    known = set(_field_types())
-    unknown = [k for k in keys if k not in known]
-    if unknown:
-        raise ValueError(f"Unknown config key {unknown[0]!r} in {where}. Known keys: {sorted(known)}")
+def _set(values: dict, key: str, value) -> None:
+    """Sets a dotted key in a nested dict of values."""
+    head, _, rest = key.partition(".")
+    if rest:
+        values.setdefault(head, {})[rest] = value
+    else:
+        values[head] = value
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key].update(value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
 
 
 def parse_overrides(overrides) -> dict:
-    """Parses `key=value` strings into typed values.
+    """Parses `key=value` strings into a nested dict of typed values.
 
     Args:
-        overrides: iterable of str, each "key=value" with key a `TrainConfig` field.
+        overrides: iterable of str, each "key=value" with key a dotted path of
+            `field_types()` ("epochs_network1", "optimizer.learning_rate").
 
     Returns:
-        A dict of field name -> value converted to the field's type.
+        A nested dict ({"optimizer": {"learning_rate": 1e-4}}), values
+        converted to the field's type.
 
     Raises:
         ValueError: naming the string, when it has no "=", names an unknown
             key, or has a value of the wrong type.
     """
-    kinds = _field_types()
-    parsed = {}
+    kinds = field_types()
+    parsed: dict = {}
     for item in overrides or ():
         if "=" not in item:
             raise ValueError(f"Overrides must be key=value. Received: {item!r}")
         key, text = item.split("=", 1)
         key = key.strip().replace("-", "_")
-        _check_keys([key], f"override {item!r}")
-        parsed[key] = _parse_value(key, text, kinds[key])
+        _check_key(key, f"override {item!r}")
+        _set(parsed, key, _parse_value(key, text, kinds[key]))
     return parsed
+
+
+def _from_yaml(path: Path) -> dict:
+    """The values of a YAML config file, typed, as a nested dict."""
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config file must be a mapping of keys to values")
+    kinds = field_types()
+    values: dict = {}
+    for key, value in _flatten(data).items():
+        _check_key(key, str(path))
+        # YAML reads 1e-3 as a string and 3 for a float as an int: go through the text.
+        _set(values, key, _parse_value(key, "null" if value is None else str(value), kinds[key]))
+    return values
+
+
+def build_config(values: dict) -> TrainConfig:
+    """A `TrainConfig` from a nested dict of field values (sections as dicts)."""
+    values = dict(values)
+    for name, kind in _sections().items():
+        if name in values:
+            values[name] = kind(**values[name])
+    return TrainConfig(**values)
 
 
 def resolve_config(preset_or_yaml: str, overrides=()) -> TrainConfig:
     """Resolves a training preset name or YAML file plus `key=value` overrides into a checked `TrainConfig`.
 
-    A YAML file is a mapping of `TrainConfig` fields; its optional `preset`
-    key names the training preset it starts from (default "cpu-small"), so
-    a `config.yaml` saved in a run directory resolves to the same config.
+    A YAML file is a nested mapping of `TrainConfig` fields; its optional
+    `preset` key names the training preset it starts from (default
+    "cpu-small"), so a `config.yaml` saved in a run directory resolves to the
+    same config.
 
     Args:
         preset_or_yaml: str or Path. A name in `TRAIN_PRESETS` or the path of
@@ -284,37 +396,29 @@ def resolve_config(preset_or_yaml: str, overrides=()) -> TrainConfig:
     Examples:
 
     ```python
-    resolve_config("paper", ["batch_size=32", "max_steps_per_epoch=none"])
+    resolve_config("paper", ["batch_size=32", "optimizer.learning_rate=1e-4"])
     resolve_config("runs/demo/config.yaml")
     ```
     """
-    kinds = _field_types()
     name = str(preset_or_yaml)
     if name in TRAIN_PRESETS:
-        values = {"preset": name, **copy.deepcopy(TRAIN_PRESETS[name])}
+        values = {"preset": name, **TRAIN_PRESETS[name]}
     elif name.endswith((".yaml", ".yml")) or Path(name).is_file():
         path = Path(name)
         if not path.is_file():
             raise ValueError(f"{path}: no such config file")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as error:
-            raise ValueError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: a config file must be a mapping of keys to values")
-        _check_keys(data, str(path))
+        data = _from_yaml(path)
         base = data.get("preset", "cpu-small")
         if base not in TRAIN_PRESETS:
             raise ValueError(f"{path}: unknown preset {base!r}. Available presets: {sorted(TRAIN_PRESETS)}")
-        values = {"preset": base, **copy.deepcopy(TRAIN_PRESETS[base])}
-        values.update({key: _coerce(key, value, kinds[key]) for key, value in data.items()})
+        values = _merge({"preset": base, **TRAIN_PRESETS[base]}, data)
     else:
         raise ValueError(
             f"Not a training preset or a YAML file. Available presets: {sorted(TRAIN_PRESETS)}. "
             f"Received: {preset_or_yaml!r}"
         )
-    values.update(parse_overrides(overrides))
-    return TrainConfig(**values)
+    values = _merge(values, parse_overrides(overrides))
+    return build_config(values)
 
 
 def save_config(config: TrainConfig, run_dir) -> Path:
@@ -329,9 +433,8 @@ def save_config(config: TrainConfig, run_dir) -> Path:
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    target = run_dir / CONFIG_FILE
     text = yaml.safe_dump(config.to_dict(), sort_keys=False)
-    return atomic_write_text(target, text)
+    return atomic_write_text(run_dir / CONFIG_FILE, text)
 
 
 def load_config(run_dir) -> TrainConfig:

@@ -10,13 +10,14 @@ import keras
 import numpy as np
 import pytest
 
+from aufera.commands import train as train_command
 from aufera.config import TRAIN_PRESETS, TrainConfig, load_config, resolve_config, save_config
 from aufera.errors import AuferaError
 from aufera.metrics import f1_per_au, view_accuracy
 from aufera.models import decision_fusion
-from aufera.training import add_cli, learning_rate, plan_epoch, read_history, run_cli, steps_per_epoch, train
+from aufera.training import learning_rate, plan_epoch, read_history, steps_per_epoch, train
 
-TINY = ["batch_size=8", "max_steps_per_epoch=2", "epochs_network1=2", "epochs_network2=1", "validation_batch_size=36"]
+TINY = ["batch_size=8", "max_steps_per_epoch=2", "epochs_network1=2", "epochs_network2=1", "validation.batch_size=36"]
 RUN_FILES = {"config.yaml", "network1.keras", "network2.keras", "history_network1.csv", "history_network2.csv"}
 
 
@@ -25,25 +26,55 @@ RUN_FILES = {"config.yaml", "network1.keras", "network2.keras", "history_network
 
 def test_resolve_config_from_presets():
     paper = resolve_config("paper")
-    assert paper.model == "paper" and paper.preset == "paper"
-    assert (paper.learning_rate, paper.beta_1, paper.beta_2, paper.epsilon) == (1e-3, 0.9, 0.999, 1e-8)
-    assert (paper.lambda_au, paper.lambda_view) == (0.5, 0.5)
+    assert paper.model.preset == "paper" and paper.preset == "paper"
+    optimizer = paper.optimizer
+    assert (optimizer.learning_rate, optimizer.beta_1, optimizer.beta_2, optimizer.epsilon) == (1e-3, 0.9, 0.999, 1e-8)
+    assert optimizer.lr_schedule == "constant"
+    assert (paper.model.lambda_au, paper.model.lambda_view) == (0.5, 0.5)
     assert paper.batch_size == TRAIN_PRESETS["paper"]["batch_size"] == 64
+    assert not paper.augmentation.active  # the paper mentions no augmentation
     small = resolve_config("cpu-small")
-    assert small == TrainConfig()
+    # One default per field: the cpu-small preset is the dataclass defaults, and changes nothing.
+    assert small == TrainConfig() and TRAIN_PRESETS["cpu-small"] == {}
+    assert (small.augmentation.max_shift, small.augmentation.max_brightness, small.augmentation.max_contrast) == (
+        6,
+        0.15,
+        0.4,
+    )
+    # The paper preset differs from the defaults exactly where it says it does.
+    changed = {k for k, v in paper.to_flat_dict().items() if small.to_flat_dict()[k] != v}
+    assert changed == {
+        "preset",
+        "model.preset",
+        "batch_size",
+        "epochs_network1",
+        "optimizer.lr_schedule",
+        "augmentation.max_shift",
+        "augmentation.max_brightness",
+        "augmentation.max_contrast",
+        "validation.batch_size",
+    }
     with pytest.raises(ValueError, match="Not a training preset"):
         resolve_config("nope")
 
 
 def test_resolve_config_from_yaml_with_overrides(tmp_path):
     path = tmp_path / "my.yaml"
-    path.write_text("preset: paper\nbatch_size: 32\nlearning_rate: 1e-4\naugment: yes\n")
-    config = resolve_config(str(path), ["epochs_network1=3", "augment=false", "max_steps_per_epoch=5", "beta_1=0.8"])
-    assert config.model == "paper" and config.epochs_network2 == TRAIN_PRESETS["paper"]["epochs_network2"]
+    path.write_text("preset: paper\nbatch_size: 32\noptimizer:\n  learning_rate: 1e-4\naugmentation:\n  max_shift: 3\n")
+    config = resolve_config(
+        str(path), ["epochs_network1=3", "augmentation.max_shift=0", "max_steps_per_epoch=5", "optimizer.beta_1=0.8"]
+    )
+    assert config.model.preset == "paper" and config.epochs_network2 == resolve_config("paper").epochs_network2
     assert config.batch_size == 32 and isinstance(config.batch_size, int)
-    assert config.learning_rate == pytest.approx(1e-4) and isinstance(config.learning_rate, float)
-    assert config.epochs_network1 == 3 and config.augment is False
-    assert config.max_steps_per_epoch == 5 and config.beta_1 == 0.8
+    lr = config.optimizer.learning_rate
+    assert lr == pytest.approx(1e-4) and isinstance(lr, float)
+    assert config.epochs_network1 == 3 and config.augmentation.max_shift == 0
+    assert config.optimizer.lr_schedule == "constant"  # the rest of the section still comes from the preset
+    assert config.max_steps_per_epoch == 5 and config.optimizer.beta_1 == 0.8
+    with pytest.raises(ValueError, match="did you mean optimizer.learning_rate"):
+        resolve_config("cpu-small", ["learning_rate=1e-4"])
+    with pytest.raises(ValueError, match="optimizer is a section"):
+        resolve_config("cpu-small", ["optimizer=adam"])
     assert resolve_config("cpu-small", ["max_steps_per_epoch=none"]).max_steps_per_epoch is None
     with pytest.raises(ValueError, match="'no_such_key'"):
         resolve_config("cpu-small", ["no_such_key=1"])
@@ -71,9 +102,9 @@ def test_learning_rate_is_constant_or_a_cosine_over_the_stage():
     capped = resolve_config("cpu-small", ["batch_size=32", "max_steps_per_epoch=5"])
     assert steps_per_epoch(capped, 1000) == 5 and learning_rate(capped, 3, 1000).decay_steps == 15
     with pytest.raises(ValueError, match="lr_schedule"):
-        resolve_config("cpu-small", ["lr_schedule=step"])
-    with pytest.raises(ValueError, match="augment_contrast"):
-        resolve_config("cpu-small", ["augment_contrast=1.0"])
+        resolve_config("cpu-small", ["optimizer.lr_schedule=step"])
+    with pytest.raises(ValueError, match="max_contrast"):
+        resolve_config("cpu-small", ["augmentation.max_contrast=1.0"])
 
 
 # === Data and the trained run ===
@@ -227,7 +258,7 @@ def test_sampler_changes_the_batches(run):
 
 
 def test_nan_loss_stops_with_a_clear_error(dataset, tmp_path):
-    config = resolve_config("cpu-small", [*TINY, "learning_rate=1e30", "epochs_network1=2"])
+    config = resolve_config("cpu-small", [*TINY, "optimizer.learning_rate=1e30", "epochs_network1=2"])
     with pytest.raises(AuferaError, match=r"network1: .*NaN.* epoch [12]"):
         train(config, dataset, tmp_path / "nan", progress=False)
     assert not (tmp_path / "nan" / "network1.keras").exists()
@@ -235,16 +266,34 @@ def test_nan_loss_stops_with_a_clear_error(dataset, tmp_path):
 
 def test_cli_prints_the_summary_and_reports_bad_input(run, capsys):
     parser = argparse.ArgumentParser()
-    add_cli(parser.add_subparsers(dest="command"))
+    train_command.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["train", "--config", "cpu-small", "--data", run["data"], "--out", str(run["dir"]), *TINY])
     assert args.run(args) == 0
     out = capsys.readouterr().out
     assert "network1: best epoch" in out and "network2: best epoch" in out and "validation mean F1" in out
     bad = parser.parse_args(["train", "--config", "cpu-small", "--data", "x", "--out", "y", "nokey=1"])
     with pytest.raises(AuferaError, match="nokey"):
-        run_cli(bad)
+        train_command.run(bad)
     other = parser.parse_args(
         ["train", "--config", "cpu-small", "--data", run["data"], "--out", str(run["dir"]), "--sampler", "momu"]
     )
     with pytest.raises(AuferaError, match="other settings"):
-        run_cli(other)
+        train_command.run(other)
+
+
+def test_a_dataset_of_another_size_than_the_preset_is_refused_in_one_line(dataset, tmp_path):
+    # The tiny dataset holds 132-px crops; a preset made for 170-px crops must not reach Keras.
+    from aufera.models import presets
+
+    config = resolve_config("cpu-small", TINY)
+    original = presets.PRESETS["cpu-small"]["preprocessing"]["image_size"]
+    presets.PRESETS["cpu-small"]["preprocessing"]["image_size"] = 170
+    try:
+        with pytest.raises(AuferaError) as error:
+            train(config, dataset, tmp_path / "mismatch", progress=False)
+    finally:
+        presets.PRESETS["cpu-small"]["preprocessing"]["image_size"] = original
+    message = str(error.value)
+    assert "\n" not in message
+    assert "132x132x1" in message and "170x170x1" in message and "'cpu-small'" in message and str(dataset) in message
+    assert not (tmp_path / "mismatch").exists()

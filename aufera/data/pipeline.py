@@ -50,11 +50,12 @@ import numpy as np
 import tensorflow as tf
 
 from aufera.au import NUM_AUS
+from aufera.data.augmentation import Augmentation
 from aufera.errors import AuferaError
+from aufera.filenames import MEAN_FILE, PREPARE_REPORT_JSON, TFDS_INFO_FILE
 
-MEAN_FILE = "mean_image.npy"  # the name `aufera prepare` writes (aufera.data.prepare.MEAN_FILE)
-REPORT_FILE = "prepare_report.json"
 TARGETS = ("network1", "network2")
+DEFAULT_SCALE = 1.0 / 255.0  # the `scale` of every model preset's preprocessing today: uint8 -> [0, 1]
 DEFAULT_SHUFFLE_BUFFER = 10_000
 
 
@@ -116,10 +117,10 @@ def load_dataset_info(path) -> DatasetInfo:
     import tensorflow_datasets as tfds
 
     path = Path(path)
-    if not (path / "dataset_info.json").is_file():
-        found = sorted(str(p.parent) for p in path.glob("*/*/*/dataset_info.json")) if path.is_dir() else []
+    if not (path / TFDS_INFO_FILE).is_file():
+        found = sorted(str(p.parent) for p in path.glob(f"*/*/*/{TFDS_INFO_FILE}")) if path.is_dir() else []
         hint = f"; did you mean {found[0]}?" if found else "; pass the folder `aufera prepare` printed"
-        raise AuferaError(f"{path}: not a prepared aufera dataset (no dataset_info.json){hint}")
+        raise AuferaError(f"{path}: not a prepared aufera dataset (no {TFDS_INFO_FILE}){hint}")
     try:
         builder = tfds.builder_from_directory(str(path))
         features = builder.info.features
@@ -140,7 +141,7 @@ def load_dataset_info(path) -> DatasetInfo:
     if mean.shape != image_shape:
         raise AuferaError(f"{mean_path}: mean image of shape {mean.shape}, the images are {image_shape}")
     subjects = None
-    report = path / REPORT_FILE
+    report = path / PREPARE_REPORT_JSON
     if report.is_file():
         try:
             splits = json.loads(report.read_text())["splits"]
@@ -150,60 +151,17 @@ def load_dataset_info(path) -> DatasetInfo:
     return DatasetInfo(path, builder, mean, image_shape, num_examples, subjects)
 
 
-def scale_mean(mean) -> np.ndarray:
-    """The mean image (pixel values 0-255) scaled to [0, 1], float32."""
-    return (np.asarray(mean, np.float32) / np.float32(255.0)).astype(np.float32)
+def scale_mean(mean, scale: float = DEFAULT_SCALE) -> np.ndarray:
+    """The mean image (pixel values 0-255) on the model's scale (multiplied by `scale`; [0, 1] by default), float32."""
+    return (np.asarray(mean, np.float32) / _divisor(scale)).astype(np.float32)
+
+
+def _divisor(scale: float) -> np.float32:
+    # Dividing by 255 rather than multiplying by 1/255 keeps the values bit for bit those of x / 255.
+    return np.float32(1.0 / float(scale))
 
 
 # === Augmentation ===
-
-
-@dataclasses.dataclass(frozen=True)
-class Augmentation:
-    """Light augmentation for training batches.
-
-    Per image, in this order: a random contrast factor in
-    [1 - max_contrast, 1 + max_contrast] applied around the image's own mean
-    grey level, a random brightness change of up to `max_brightness` on the
-    [0, 1] pixel scale (both clipped to [0, 1], before mean removal), and a
-    random shift of up to `max_shift` pixels in each direction (the image is
-    padded with zeros after mean removal, i.e. with the training mean, and
-    cropped back to its size: a pad-and-crop). Contrast and brightness vary
-    from subject to subject (skin tone, lighting); varying them in training
-    keeps a network from telling subjects, and their habits, apart by them.
-
-    No horizontal flips by default: the 9 views differ in yaw, and a mirrored
-    image of a face turned to one side looks like the face turned to the other
-    side, i.e. another view. With `flip=True` mirrored images get the mirrored
-    view label (yaw index y -> 2 - y), which is only right if the camera rig
-    is symmetric; AU labels are unchanged (FERA 2017 codes AU occurrence, not
-    side).
-
-    Args:
-        max_shift: int. Largest shift in pixels, each direction. Defaults to 4.
-        max_brightness: float. Largest brightness change, [0, 1] scale.
-            Defaults to 0.1.
-        max_contrast: float. Largest relative contrast change, in [0, 1).
-            Defaults to 0 (none).
-        flip: bool. Mirror half of the images (and their views). Defaults to False.
-    """
-
-    max_shift: int = 4
-    max_brightness: float = 0.1
-    max_contrast: float = 0.0
-    flip: bool = False
-
-    def __post_init__(self):
-        if int(self.max_shift) != self.max_shift or self.max_shift < 0:
-            raise ValueError(f"`max_shift` must be a non-negative integer. Received: max_shift={self.max_shift!r}")
-        if not 0.0 <= float(self.max_brightness) <= 1.0:
-            raise ValueError(f"`max_brightness` must be in [0, 1]. Received: max_brightness={self.max_brightness!r}")
-        if not 0.0 <= float(self.max_contrast) < 1.0:
-            raise ValueError(f"`max_contrast` must be in [0, 1). Received: max_contrast={self.max_contrast!r}")
-
-    @property
-    def active(self) -> bool:
-        return self.max_shift > 0 or self.max_brightness > 0 or self.max_contrast > 0 or self.flip
 
 
 def resolve_augmentation(augment, training: bool) -> Augmentation | None:
@@ -277,20 +235,24 @@ def decode_example(example: dict, image_shape, keep_meta: bool = False) -> dict:
     return out
 
 
-def make_transform(mean, targets: str = "network1", augment: Augmentation | None = None):
+def make_transform(mean, targets: str = "network1", augment: Augmentation | None = None, scale: float = DEFAULT_SCALE):
     """The batch transform: uint8 batch -> (normalised float32 images, Keras targets).
 
-    `x = image / 255 - mean / 255` (He et al. 2019, Sec. 4.2), with optional
-    augmentation (`Augmentation`). The returned function takes a batch dict
+    `x = image * scale - mean * scale` (He et al. 2019, Sec. 4.2, with the
+    model preset's `scale` of 1/255: [0, 1]), with optional augmentation
+    (`Augmentation`, whose brightness and contrast clip to [0, 1]). The returned function takes a batch dict
     (`image` uint8 (B, H, W, 1), `au`, `view`) and, when `augment` is given,
     a stateless seed of shape (2,).
     """
     if targets not in TARGETS:
         raise ValueError(f"`targets` must be one of {TARGETS}. Received: targets={targets!r}")
-    mean01 = tf.constant(scale_mean(mean))
+    if not float(scale) > 0.0:
+        raise ValueError(f"`scale` must be positive. Received: scale={scale!r}")
+    mean01 = tf.constant(scale_mean(mean, scale))
+    divisor = float(_divisor(scale))
 
     def transform(batch: dict, seed=None):
-        x01 = tf.cast(batch["image"], tf.float32) / 255.0
+        x01 = tf.cast(batch["image"], tf.float32) / divisor
         view = batch["view"]
         shift_seed = None
         if augment is not None:
@@ -416,6 +378,7 @@ def make_dataset(
     repeat: bool | int = False,
     drop_remainder: bool = False,
     deterministic: bool | None = None,
+    scale: float = DEFAULT_SCALE,
 ) -> tf.data.Dataset:
     """A tf.data pipeline of normalised (and, for training, augmented) batches from the TFDS shards.
 
@@ -451,6 +414,8 @@ def make_dataset(
         drop_remainder: bool. Drop the last partial batch. Defaults to False.
         deterministic: bool or None. `tf.data.Options().deterministic`;
             None: on unless training without a seed. Defaults to None.
+        scale: float. Pixel scale, the model preset's `preprocessing.scale`
+            (`aufera.preprocessing`). Defaults to 1/255.
 
     Returns:
         A `tf.data.Dataset` of `(image float32 (B, H, W, 1), targets)` with
@@ -480,7 +445,7 @@ def make_dataset(
     _check_subjects(info, split, subjects, "subjects")
     _check_subjects(info, split, exclude_subjects, "exclude_subjects")
     augment = resolve_augmentation(augment, training)
-    transform = make_transform(info.mean, targets, augment)
+    transform = make_transform(info.mean, targets, augment, scale)
     shuffle = training if shuffle is None else bool(shuffle)
     shuffle_files = shuffle if shuffle_files is None else bool(shuffle_files)
     if deterministic is None:
@@ -607,7 +572,7 @@ def load_split_arrays(
     for batch in ds.as_numpy_iterator():
         m = len(batch["view"])
         if n + m > capacity:  # a sliced split ("train[:10%]") is smaller than its split, never larger
-            raise AuferaError(f"{info.path}: split {split!r} has more records than its dataset_info.json says")
+            raise AuferaError(f"{info.path}: split {split!r} has more records than its {TFDS_INFO_FILE} says")
         image[n : n + m] = batch["image"]
         au[n : n + m] = batch["au"]
         view[n : n + m] = batch["view"]
@@ -643,6 +608,7 @@ def dataset_from_arrays(
     repeat: bool | int = False,
     drop_remainder: bool = False,
     deterministic: bool | None = None,
+    scale: float = DEFAULT_SCALE,
 ) -> tf.data.Dataset:
     """The batches of `make_dataset`, gathered from arrays in memory.
 
@@ -673,6 +639,7 @@ def dataset_from_arrays(
         repeat: bool or int. As in `make_dataset`. Defaults to False.
         drop_remainder: bool. Defaults to False.
         deterministic: bool or None. As in `make_dataset`. Defaults to None.
+        scale: float. As in `make_dataset`. Defaults to 1/255.
 
     Returns:
         A `tf.data.Dataset` of `(image, targets)` as `make_dataset`.
@@ -689,7 +656,7 @@ def dataset_from_arrays(
     if mean.shape != arrays.image.shape[1:]:
         raise ValueError(f"`mean` must have the image shape {arrays.image.shape[1:]}. Received: shape={mean.shape}")
     augment = resolve_augmentation(augment, training)
-    transform = make_transform(mean, targets, augment)
+    transform = make_transform(mean, targets, augment, scale)
     if deterministic is None:
         deterministic = seed is not None or not training
     n = len(arrays)
