@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -19,18 +23,30 @@ import pytest  # noqa: E402
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
 
 from aufera.au import AU_KEYS, NUM_AUS, NUM_VIEWS  # noqa: E402
+from aufera.commands import evaluate as evaluate_command  # noqa: E402
+from aufera.config import TrainConfig, save_config  # noqa: E402
 from aufera.data.pipeline import SplitArrays  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
 from aufera.evaluation import (  # noqa: E402
-    command,
-    evaluate,
     evaluate_predictions,
     evaluate_run,
+    model_decisions,
     paper,
-    print_tables,
+    resolve_data_dir,
+    resolve_synthetic,
+    tables_text,
     write_report,
 )
-from aufera.models import Network1, Network2, ResNetBackbone  # noqa: E402
+from aufera.filenames import (  # noqa: E402
+    CONFIG_FILE,
+    FIGURE_FILES,
+    METRICS_FILE,
+    PREPARE_REPORT_JSON,
+    TABLE_FILES,
+    model_file,
+    predictions_file,
+)
+from aufera.models import DecisionFusion, Network1, Network2, ResNetBackbone, fused_present, presets  # noqa: E402
 
 N = 60
 
@@ -120,7 +136,7 @@ def test_reference_is_the_base_rate_and_the_always_present_f1():
         assert reference["always_present_f1"][key] == pytest.approx(2 * p / (1 + p), abs=1e-12)
         y = (au_true[known, k] == 1).astype(int)
         assert reference["always_present_f1"][key] == pytest.approx(f1_score(y, np.ones_like(y)), abs=1e-12)
-    text = print_tables(evaluate_predictions(au_true, view_true, outputs), synthetic=True)
+    text = tables_text(evaluate_predictions(au_true, view_true, outputs), synthetic=True)
     fusion = evaluate_predictions(au_true, view_true, outputs)["fusion"]["f1"]
     below = [key for key in AU_KEYS if fusion[key] <= reference["always_present_f1"][key]]
     assert below  # random outputs: some AUs are no better than always answering present
@@ -133,6 +149,52 @@ def test_fusion_weights_change_the_decision():
     assert only_second["fusion"]["f1"] == only_second["network2"]["f1"]
     with pytest.raises(ValueError, match="shape"):
         evaluate_predictions(au_true[:5], view_true, outputs)
+
+
+def test_fused_present_is_the_weighted_mean_of_the_present_outputs():
+    a = np.array([[[0.7, 0.3], [0.2, 0.8]], [[0.1, 0.9], [0.6, 0.4]]])
+    b = np.array([[[0.4, 0.6], [0.45, 0.55]], [[0.3, 0.7], [1.0, 0.0]]])
+    # By hand: (w1 a_present + w2 b_present) / (w1 + w2).
+    equal = fused_present([a, b])
+    assert equal.dtype == np.float64
+    np.testing.assert_allclose(equal, [[0.55, 0.325], [0.2, 0.8]], atol=1e-15)
+    np.testing.assert_allclose(fused_present([a, b], [1, 3]), [[0.475, 0.3875], [0.25, 0.9]], atol=1e-15)
+    np.testing.assert_allclose(fused_present([a, b], [0.0, 2.0]), b[..., 0], atol=1e-15)
+    np.testing.assert_allclose(fused_present([a]), a[..., 0], atol=1e-15)
+    # The Keras layer's "present" output is the same quantity.
+    layer = DecisionFusion(weights=[1, 3])([a.astype("float32"), b.astype("float32")])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer["present"]), [[0.475, 0.3875], [0.25, 0.9]], atol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        fused_present([a, b[:1]])
+    with pytest.raises(ValueError, match="non-negative"):
+        fused_present([a, b], [1.0, -1.0])
+    with pytest.raises(ValueError, match="one weight per model"):
+        fused_present([a, b], [1.0])
+    with pytest.raises(ValueError, match="list of"):
+        fused_present(a)
+
+    au_true, view_true, outputs = random_case(5)
+    n1, n2 = outputs["network1"]["au"], outputs["network2"]["au"]
+    present = model_decisions(outputs, (0.2, 0.6))["fusion_present"]
+    np.testing.assert_allclose(present, (0.2 * n1[..., 0] + 0.6 * n2[..., 0]) / 0.8, atol=1e-15)
+
+
+def test_text_table_and_the_command_import_no_tensorflow():
+    code = (
+        "import sys\n"
+        "from aufera.evaluation.text_table import aligned_table\n"
+        "lines = aligned_table(['AU', 'F1'], [['AU1', '0.5'], ['Mean', '0.25']])\n"
+        "print(lines)\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n"
+        "import argparse\n"
+        "import aufera.commands.evaluate as command\n"
+        "command.add_parser(argparse.ArgumentParser().add_subparsers())\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'matplotlib') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    table, after_table, after_command = result.stdout.splitlines()
+    assert table == str(["AU      F1", "----  ----", "AU1    0.5", "Mean  0.25"])
+    assert after_table == after_command == "[]"
 
 
 def test_paper_tables_hold_the_published_numbers():
@@ -158,7 +220,7 @@ def test_paper_tables_hold_the_published_numbers():
 
 
 def predictions_for(au_true, view_true, outputs, rng_seed=0):
-    decisions = evaluate.model_decisions(outputs)
+    decisions = model_decisions(outputs)
     n = len(view_true)
     return {
         "subject": np.array([f"F{i % 3:03d}" for i in range(n)]),
@@ -214,7 +276,7 @@ def test_write_report_writes_every_file(tmp_path):
     assert list(records[0])[:4] == ["subject", "task", "view", "frame"]
     assert {f"true_{k}" for k in AU_KEYS} | {f"fusion_present_{k}" for k in AU_KEYS} <= set(records[0])
     assert [int(r["view"]) for r in records] == list(view_true + 1)
-    fused = evaluate.model_decisions(outputs)["fusion"]
+    fused = model_decisions(outputs)["fusion"]
     assert [[int(r[f"fusion_{k}"]) for k in AU_KEYS] for r in records] == fused.tolist()
     assert int(records[0]["view_pred"]) == outputs["network1"]["view"][0].argmax() + 1
 
@@ -229,7 +291,7 @@ def test_tables_label_fera_results_and_print_aligned_text(tmp_path):
     table1 = (tmp_path / "table1.md").read_text()
     assert "synthetic" not in table1 and "Ours: FERA 2017" in table1
     assert not (tmp_path / "predictions_validation.csv").exists()
-    text = print_tables(metrics, synthetic=True)
+    text = tables_text(metrics, synthetic=True)
     assert "Table 1" in text and "Table 2" in text and "synthetic corpus" in text and "0.991" in text
     lines = [line for line in text.splitlines() if line.startswith(("AU", "Mean"))]  # 2 x (header + 11 rows)
     assert len(lines) == 2 * (NUM_AUS + 2) and len({len(line) for line in lines[: NUM_AUS + 2]}) == 1
@@ -263,22 +325,35 @@ def tiny_arrays(n=24, seed=0):
     )
 
 
+def prepared_dataset(folder, synthetic):
+    """A dataset folder whose prepare_report.json records `synthetic` (no report when None)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if synthetic is not None:
+        (folder / PREPARE_REPORT_JSON).write_text(json.dumps({"dataset": str(folder), "synthetic": synthetic}))
+    return folder
+
+
+def record_dataset(run_path, data_dir):
+    """The run's config.yaml as `aufera train` writes it, naming `data_dir` (None: no dataset)."""
+    save_config(dataclasses.replace(TrainConfig(), data_dir=None if data_dir is None else str(data_dir)), run_path)
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     keras.utils.set_random_seed(0)
     network1 = Network1(ResNetBackbone(**TINY_BACKBONE), fc1_units=16, fc2_units=8)
     network2 = Network2(backbone=network1.backbone, fc1_units=16, fc2_units=8)
     path = tmp_path_factory.mktemp("run")
-    network1.save(path / "network1.keras")
-    network2.save(path / "network2.keras")
+    network1.save(path / model_file("network1"))
+    network2.save(path / model_file("network2"))
     return path, network1, network2
 
 
-def test_evaluate_run_on_saved_models_matches_numpy(run_dir):
+def test_evaluate_run_on_saved_models_matches_numpy(run_dir, tmp_path):
     path, network1, network2 = run_dir
     arrays = tiny_arrays()
-    (path / "config.yaml").write_text("synthetic: true\n")
-    metrics = evaluate_run(path, split="validation", batch_size=7, arrays=arrays)
+    dataset = prepared_dataset(tmp_path / "dataset", synthetic=True)
+    metrics = evaluate_run(path, dataset, split="validation", batch_size=7, arrays=arrays)
 
     x = (arrays.image.astype(np.float32) / 255.0 - arrays.mean / 255.0).astype(np.float32)
     n1, n2 = network1.predict(x, verbose=0), network2.predict(x, verbose=0)
@@ -290,9 +365,9 @@ def test_evaluate_run_on_saved_models_matches_numpy(run_dir):
     expected = confusion_matrix(arrays.view, view_pred, labels=list(range(NUM_VIEWS)))
     np.testing.assert_array_equal(metrics["network1"]["view_confusion"], expected)
 
-    assert json.loads((path / "metrics.json").read_text()) == metrics
-    assert "synthetic corpus" in (path / "table1.md").read_text()
-    with open(path / "predictions_validation.csv") as f:
+    assert json.loads((path / METRICS_FILE).read_text()) == metrics
+    assert "synthetic corpus" in (path / TABLE_FILES["table1"]).read_text()  # from the dataset's prepare_report.json
+    with open(path / predictions_file("validation")) as f:
         records = list(csv.DictReader(f))
     assert len(records) == len(arrays)
     assert [r["subject"] for r in records] == arrays.subject.tolist()
@@ -312,30 +387,101 @@ def test_evaluate_run_takes_the_dataset_from_config_yaml(run_dir, tmp_path, monk
         return arrays
 
     monkeypatch.setattr("aufera.data.pipeline.load_split_arrays", fake_load)
-    (path / "config.yaml").write_text(f"data:\n  path: {tmp_path}\nsynthetic: false\n")
+    dataset = prepared_dataset(tmp_path / "fera", synthetic=False)
+    record_dataset(path, dataset)
+    # The recorded model preset (cpu-small) is the input contract: its 132-px crops are not these 32-px images.
+    with pytest.raises(AuferaError) as error:
+        evaluate_run(path, split="train", batch_size=4)
+    assert str(error.value).startswith(f"{dataset}: images of 32x32x1, but model preset 'cpu-small' expects 132x132x1")
+    assert not (path / predictions_file("train")).exists()
+    # With a preset made for these tiny models the same run evaluates.
+    monkeypatch.setitem(presets.PRESETS["cpu-small"]["preprocessing"], "image_size", 32)
+    seen.clear()
     metrics = evaluate_run(path, split="train", batch_size=4)
-    assert seen == [(str(tmp_path), "train")]
-    assert (path / "predictions_train.csv").exists()
-    assert "Ours: FERA 2017" in (path / "table1.md").read_text()
+    assert seen == [(str(dataset), "train")]
+    assert (path / predictions_file("train")).exists()
+    assert "Ours: FERA 2017" in (path / TABLE_FILES["table1"]).read_text()
     assert set(metrics) == {"network1", "network2", "fusion", "reference"}
 
-    (path / "config.yaml").write_text("seed: 0\n")
-    with pytest.raises(AuferaError, match="config.yaml: no dataset path"):
+    record_dataset(path, None)
+    with pytest.raises(AuferaError, match="config.yaml: no dataset recorded"):
         evaluate_run(path)
     with pytest.raises(AuferaError, match="network1.keras: model missing"):
         evaluate_run(tmp_path, data_dir=tmp_path)
+    with pytest.raises(AuferaError, match="run directory not found"):
+        evaluate_run(tmp_path / "absent", data_dir=tmp_path)
 
 
-def test_cli_parses_and_runs(run_dir, tmp_path, monkeypatch, capsys):
+def test_resolve_data_dir_reads_the_config_aufera_train_writes(tmp_path):
+    run, dataset = tmp_path / "run", tmp_path / "data" / "fera2017" / "132" / "1.0.0"
+    record_dataset(run, dataset.resolve())
+    assert resolve_data_dir(run) == dataset.resolve()
+    assert resolve_data_dir(str(run)) == dataset.resolve()
+    assert resolve_data_dir(run, tmp_path / "other") == tmp_path / "other"  # --data wins
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    with pytest.raises(AuferaError, match="no config.yaml; pass --data DATASET_DIR"):
+        resolve_data_dir(bare)
+    assert resolve_data_dir(bare, "dataset") == Path("dataset")
+    record_dataset(bare, None)
+    with pytest.raises(AuferaError, match="config.yaml: no dataset recorded.*pass --data DATASET_DIR"):
+        resolve_data_dir(bare)
+    (bare / CONFIG_FILE).write_text("batch_size: 0\n")
+    with pytest.raises(AuferaError, match=r"config.yaml: .*batch_size"):
+        resolve_data_dir(bare)
+    (bare / CONFIG_FILE).write_text("data:\n  path: somewhere\n")  # a key aufera never writes
+    with pytest.raises(AuferaError, match="config.yaml"):
+        resolve_data_dir(bare)
+    with pytest.raises(AuferaError, match="run directory not found"):
+        resolve_data_dir(tmp_path / "absent", "dataset")
+
+
+def test_resolve_synthetic_reads_the_prepare_report(tmp_path):
+    synthetic = prepared_dataset(tmp_path / "synthetic", synthetic=True)
+    fera = prepared_dataset(tmp_path / "fera", synthetic=False)
+    unknown = prepared_dataset(tmp_path / "unknown", synthetic=None)
+    assert resolve_synthetic(synthetic) is True
+    assert resolve_synthetic(str(fera)) is False
+    assert resolve_synthetic(unknown) is None
+    assert resolve_synthetic(None) is None
+    # --synthetic / --fera win over the report.
+    assert resolve_synthetic(synthetic, False) is False
+    assert resolve_synthetic(fera, True) is True
+    assert resolve_synthetic(None, True) is True
+    # A report without a boolean `synthetic` does not decide; a damaged one is an error naming it.
+    (unknown / PREPARE_REPORT_JSON).write_text(json.dumps({"synthetic": "yes"}))
+    assert resolve_synthetic(unknown) is None
+    (unknown / PREPARE_REPORT_JSON).write_text("{not json")
+    with pytest.raises(AuferaError, match="prepare_report.json: unreadable"):
+        resolve_synthetic(unknown)
+
+
+def test_command_parses_and_runs(run_dir, tmp_path, monkeypatch, capsys):
     path, _, _ = run_dir
+    # The tiny models take 32-px images; a config.yaml in the run names the cpu-small preset.
+    monkeypatch.setitem(presets.PRESETS["cpu-small"]["preprocessing"], "image_size", 32)
     parser = argparse.ArgumentParser()
-    command.add_cli(parser.add_subparsers(dest="command"))
+    evaluate_command.add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["evaluate", "--run", str(path), "--data", str(tmp_path), "--synthetic"])
-    assert args.run is command._run and args.run_dir == str(path) and args.synthetic is True
+    assert args.run is evaluate_command.run and args.run_dir == str(path) and args.synthetic is True
+    assert args.split == "validation" and args.batch_size == 64
     assert parser.parse_args(["evaluate", "--run", "r"]).synthetic is None
-    assert parser.parse_args(["evaluate", "--run", "r", "--fera"]).synthetic is False
+    assert parser.parse_args(["evaluate", "--run", "r", "--fera", "--batch-size", "3"]).synthetic is False
+    for bad in (["--batch-size", "0"], ["--synthetic", "--fera"], []):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["evaluate", *(["--run", "r"] if bad else []), *bad])
 
     monkeypatch.setattr("aufera.data.pipeline.load_split_arrays", lambda data_dir, split: tiny_arrays(n=6))
     assert args.run(args) == 0
     out = capsys.readouterr().out
-    assert "Table 1: F1 per AU. Ours: synthetic corpus" in out and "metrics.json" in out
+    assert "Table 1: F1 per AU. Ours: synthetic corpus" in out
+    files = [METRICS_FILE, *TABLE_FILES.values(), *FIGURE_FILES.values(), predictions_file("validation")]
+    assert f"report in {path}: {', '.join(files)}" in out
+    assert all((path / name).is_file() for name in files)
+
+    # Without --synthetic / --fera the label is the one of the run's dataset.
+    dataset = prepared_dataset(tmp_path / "fera", synthetic=False)
+    record_dataset(path, dataset)
+    assert evaluate_command.run(parser.parse_args(["evaluate", "--run", str(path), "--split", "train"])) == 0
+    assert "Table 1: F1 per AU. Ours: FERA 2017, train split" in capsys.readouterr().out

@@ -26,6 +26,20 @@ def check_fusion_weights(weights, num_models: int) -> tuple[float, ...]:
     return weights
 
 
+def _checked_pairs(outputs, weights) -> tuple[tuple[float, ...], list[np.ndarray]]:
+    """The checked weights and the outputs as float64 numpy arrays of one shape (N, num_aus, 2); ValueError if not."""
+    if isinstance(outputs, np.ndarray) or not isinstance(outputs, Sequence):
+        raise ValueError(f"`outputs` must be a list of (N, num_aus, 2) arrays. Received: type {type(outputs)}")
+    weights = check_fusion_weights(weights, len(outputs))
+    arrays = [np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float64) for y in outputs]
+    for y in arrays:
+        if y.ndim != 3 or y.shape[-1] != 2 or y.shape != arrays[0].shape:
+            raise ValueError(
+                f"Every output must have the same shape (N, num_aus, 2). Received shapes: {[a.shape for a in arrays]}"
+            )
+    return weights, arrays
+
+
 def fuse_pair_outputs(outputs, weights: Sequence[float]):
     """Eq. (5) with `keras.ops`: the fused present-probability and the decision.
 
@@ -83,19 +97,44 @@ def decision_fusion(outputs, weights: Sequence[float] | None = None) -> np.ndarr
     References:
         He, Li, Bo, Yu 2019, Sec. 3.3, eq. (5).
     """
-    if isinstance(outputs, np.ndarray) or not isinstance(outputs, Sequence):
-        raise ValueError(f"`outputs` must be a list of (N, num_aus, 2) arrays. Received: type {type(outputs)}")
-    weights = check_fusion_weights(weights, len(outputs))
-    arrays = [np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float64) for y in outputs]
-    for y in arrays:
-        if y.ndim != 3 or y.shape[-1] != 2 or y.shape != arrays[0].shape:
-            raise ValueError(
-                f"Every output must have the same shape (N, num_aus, 2). Received shapes: {[a.shape for a in arrays]}"
-            )
+    weights, arrays = _checked_pairs(outputs, weights)
     # The numpy path mirrors `fuse_pair_outputs` in float64, so a tie is a tie
     # whatever the backend's float precision.
     margin = sum(w * (y[..., 0] - y[..., 1]) for w, y in zip(weights, arrays, strict=True))
     return (margin > 0).astype(np.int32)
+
+
+def fused_present(outputs, weights: Sequence[float] | None = None) -> np.ndarray:
+    """The fused present-probability of several 2-neuron AU models, in numpy.
+
+    For AU k, sum_i w_i y^(i)_present,k / sum_i w_i: the soft score beside the
+    decision of eq. (5) (`decision_fusion`), the same quantity as the
+    `"present"` output of the `DecisionFusion` layer. For softmax pairs it is
+    in [0, 1] and above 0.5 exactly where `decision_fusion` says "present".
+
+    Args:
+        outputs: list of arrays or tensors (N, num_aus, 2), one per model, with
+            index 0 = present and index 1 = absent.
+        weights: list of floats, one per model, non-negative and not all zero.
+            Defaults to equal weights 1 / len(outputs).
+
+    Returns:
+        A float64 numpy array (N, num_aus).
+
+    Examples:
+
+    ```python
+    a = np.array([[[0.7, 0.3], [0.2, 0.8]]])
+    b = np.array([[[0.4, 0.6], [0.45, 0.55]]])
+    fused_present([a, b])                    # [[0.55, 0.325]]
+    fused_present([a, b], weights=[1, 3])    # [[0.475, 0.3875]]
+    ```
+
+    References:
+        He, Li, Bo, Yu 2019, Sec. 3.3, eq. (5).
+    """
+    weights, arrays = _checked_pairs(outputs, weights)
+    return sum(w * y[..., 0] for w, y in zip(weights, arrays, strict=True)) / float(sum(weights))
 
 
 @keras.saving.register_keras_serializable(package="aufera")
