@@ -102,12 +102,9 @@ def f1_per_au(y_true, y_pred) -> np.ndarray:
 def accuracy_per_au(y_true, y_pred) -> np.ndarray:
     """Fraction of correct decisions per AU over the known labels (0 for an AU with none).
 
-    Args:
-        y_true: array (N, num_aus) of +1 / -1 / 0 (0 = unknown, left out).
-        y_pred: array (N, num_aus) of 0 / 1 decisions.
-
-    Returns:
-        A float64 array (num_aus,).
+    Takes and returns arrays as `f1_per_au` does: y_true (N, num_aus) of
+    +1 / -1 / 0 (0 = unknown, left out), y_pred (N, num_aus) of 0 / 1; a
+    float64 array (num_aus,).
 
     References:
         He, Li, Bo, Yu 2019, Table 2.

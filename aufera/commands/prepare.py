@@ -9,8 +9,6 @@ from aufera.errors import AuferaError
 
 
 def add_parser(subparsers) -> None:
-    from aufera.synth.config import default_workers
-
     p = subparsers.add_parser(
         "prepare",
         help="turn FERA 2017 (or the synthetic corpus) into the TFDS dataset of face crops",
@@ -27,34 +25,31 @@ def add_parser(subparsers) -> None:
         "(a FERA 2017 copy or a corpus written by aufera synth)",
     )
     p.add_argument("--out", required=True, metavar="OUT_DIR", help="TFDS data folder to write the dataset into")
-    p.add_argument(
-        "--image-size",
-        type=v.int_range(32, 1024),
-        default=132,
-        metavar="PX",
-        help="side of the square face crop (132: He et al.; 170: DRML; 200: CNN-LSTM; default 132)",
-    )
-    p.add_argument(
-        "--workers",
-        type=v.positive_int,
-        default=default_workers(),
-        metavar="N",
-        help="processes finding faces (default: the number of CPU cores, at most 8)",
-    )
-    p.add_argument(
-        "--detect-every",
-        type=v.positive_int,
-        default=None,
-        metavar="K",
-        help="run MTCNN on every K-th frame and track in between (default: see docs/faces.md)",
-    )
-    p.add_argument(
-        "--margin",
-        type=v.non_negative_float,
-        default=None,
-        metavar="M",
-        help="crop margin around the face box, as a share of its side, at most 2 (default: see docs/faces.md)",
-    )
+    for flag, kind, default, metavar, what in (
+        (
+            "--image-size",
+            v.int_range(32, 1024),
+            132,
+            "PX",
+            "side of the square face crop (132: He et al.; 170: DRML; 200: CNN-LSTM; default 132)",
+        ),
+        (
+            "--detect-every",
+            v.positive_int,
+            None,
+            "K",
+            "run MTCNN on every K-th frame and track in between (default: see docs/faces.md)",
+        ),
+        (
+            "--margin",
+            v.non_negative_float,
+            None,
+            "M",
+            "crop margin around the face box, as a share of its side, at most 2 (default: see docs/faces.md)",
+        ),
+    ):
+        p.add_argument(flag, type=kind, default=default, metavar=metavar, help=what)
+    v.add_workers(p, "processes finding faces")
     p.add_argument(
         "--beam",
         action="store_true",

@@ -18,9 +18,7 @@ def add_parser(subparsers) -> None:
         "--seed", type=v.non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
     )
     p.add_argument("--quick", action="store_true", help="smaller corpus and training, for smoke tests")
-    p.add_argument(
-        "--workers", type=v.positive_int, default=None, metavar="N", help="worker processes (default: cores)"
-    )
+    v.add_workers(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 

@@ -8,7 +8,7 @@ from aufera.commands import validators as v
 
 
 def add_parser(subparsers) -> None:
-    from aufera.synth.config import INT_LIMITS, SynthConfig, default_workers
+    from aufera.synth.config import INT_LIMITS, SynthConfig
 
     d = SynthConfig()
     p = subparsers.add_parser(
@@ -34,13 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument(
         "--seed", type=v.non_negative_int, default=d.seed, metavar="S", help=f"random seed (default {d.seed})"
     )
-    p.add_argument(
-        "--workers",
-        type=v.positive_int,
-        default=default_workers(),
-        metavar="N",
-        help="worker processes (default: the number of CPU cores, at most 8)",
-    )
+    v.add_workers(p)
     p.add_argument("--overwrite", action="store_true", help="replace what OUT_DIR holds")
     p.add_argument(
         "--preview",
@@ -73,20 +67,18 @@ def add_parser(subparsers) -> None:
         metavar="LEVEL",
         help="intensity level A-E from which an AU counts as present (default A)",
     )
-    p.add_argument(
-        "--yaws",
-        type=v.floats(3),
-        default=d.yaws,
-        metavar="Y1,Y2,Y3",
-        help="yaw angles of the view grid in degrees, within +-60, written --yaws=-40,0,40 (the default)",
-    )
-    p.add_argument(
-        "--pitches",
-        type=v.floats(3),
-        default=d.pitches,
-        metavar="P1,P2,P3",
-        help="pitch angles of the view grid in degrees, within +-60, written --pitches=-20,0,20 (the default)",
-    )
+    for flag, field, metavar, what in (
+        ("--yaws", "yaws", "Y1,Y2,Y3", "yaw"),
+        ("--pitches", "pitches", "P1,P2,P3", "pitch"),
+    ):
+        default = ",".join(f"{a:g}" for a in getattr(d, field))
+        p.add_argument(
+            flag,
+            type=v.floats(3),
+            default=getattr(d, field),
+            metavar=metavar,
+            help=f"{what} angles of the view grid in degrees, within +-60, written {flag}={default} (the default)",
+        )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

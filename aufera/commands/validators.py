@@ -30,48 +30,33 @@ def _float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
-    """A whole number >= 1 (counts: subjects, frames, workers, batch sizes)."""
-    value = _int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _bounded(convert, ok, expected: str, name: str, doc: str):
+    """An argument type: `convert` the text, then refuse a value for which `ok` is false."""
+
+    def parse(text: str):
+        value = convert(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    parse.__name__, parse.__doc__ = name, doc
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    """A whole number >= 0 (seeds)."""
-    value = _int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+positive_int = _bounded(
+    _int, lambda v: v >= 1, "a whole number >= 1", "positive_int", "A whole number >= 1 (counts, workers, batch sizes)."
+)
+non_negative_int = _bounded(_int, lambda v: v >= 0, "a whole number >= 0", "non_negative_int", "A whole number >= 0.")
+fraction = _bounded(_float, lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1", "fraction", "A number in [0, 1].")
+non_negative_float = _bounded(
+    _float, lambda v: v >= 0.0, "a number >= 0", "non_negative_float", "A finite number >= 0 (margins)."
+)
 
 
 def int_range(low: int, high: int):
     """A type accepting whole numbers from `low` to `high` inclusive."""
-
-    def parse(text: str) -> int:
-        value = _int(text)
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"expected a whole number from {low} to {high}, got {text!r}")
-        return value
-
-    return parse
-
-
-def fraction(text: str) -> float:
-    """A number in [0, 1] (shares of frames, rates)."""
-    value = _float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0 (margins)."""
-    value = _float(text)
-    if value < 0.0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
+    expected = f"a whole number from {low} to {high}"
+    return _bounded(_int, lambda v: low <= v <= high, expected, "int_range", f"A whole number in [{low}, {high}].")
 
 
 def floats(count: int):
@@ -139,3 +124,16 @@ def config_error(error: Exception, flags: dict[str, str]):
         if message.startswith(field) or f"{field}=" in message:
             return AuferaError(f"{flag}: {message}")
     return AuferaError(message)
+
+
+def add_workers(parser, what: str = "worker processes") -> None:
+    """Adds `--workers N` (at least 1; default: the CPU cores, at most 8), the same for every command."""
+    from aufera.synth.config import default_workers
+
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        default=default_workers(),
+        metavar="N",
+        help=f"{what} (default: the number of CPU cores, at most 8)",
+    )

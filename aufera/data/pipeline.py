@@ -326,6 +326,16 @@ def _check_subjects(info: DatasetInfo, split: str, names: list[str] | None, what
         raise AuferaError(f"{info.path}: {what} {unknown} not in split {split!r} (subjects: {sorted(known)})")
 
 
+def _check_selection(info: DatasetInfo, split: str, subjects, exclude_subjects) -> tuple:
+    """Checks a split and a choice of subjects against the dataset; returns the subject lists (or None)."""
+    _check_split(info, split)
+    subjects = _subject_list(subjects, "subjects")
+    exclude_subjects = _subject_list(exclude_subjects, "exclude_subjects")
+    _check_subjects(info, split, subjects, "subjects")
+    _check_subjects(info, split, exclude_subjects, "exclude_subjects")
+    return subjects, exclude_subjects
+
+
 def _subject_filter(subjects, exclude_subjects):
     include = None if subjects is None else tf.constant(subjects, tf.string)
     exclude = None if not exclude_subjects else tf.constant(exclude_subjects, tf.string)
@@ -439,11 +449,7 @@ def make_dataset(
     """
     info = load_dataset_info(path)
     batch_size = _check_batch_size(batch_size)
-    _check_split(info, split)
-    subjects = _subject_list(subjects, "subjects")
-    exclude_subjects = _subject_list(exclude_subjects, "exclude_subjects")
-    _check_subjects(info, split, subjects, "subjects")
-    _check_subjects(info, split, exclude_subjects, "exclude_subjects")
+    subjects, exclude_subjects = _check_selection(info, split, subjects, exclude_subjects)
     augment = resolve_augmentation(augment, training)
     transform = make_transform(info.mean, targets, augment, scale)
     shuffle = training if shuffle is None else bool(shuffle)
@@ -552,11 +558,7 @@ def load_split_arrays(
     ```
     """
     info = load_dataset_info(path)
-    _check_split(info, split)
-    subjects = _subject_list(subjects, "subjects")
-    exclude_subjects = _subject_list(exclude_subjects, "exclude_subjects")
-    _check_subjects(info, split, subjects, "subjects")
-    _check_subjects(info, split, exclude_subjects, "exclude_subjects")
+    subjects, exclude_subjects = _check_selection(info, split, subjects, exclude_subjects)
     ds = _read(info, split, False, None, subjects, exclude_subjects)
     shape = info.image_shape
     ds = ds.map(lambda example: decode_example(example, shape, keep_meta=True), num_parallel_calls=tf.data.AUTOTUNE)

@@ -45,6 +45,24 @@ def apply_pair_output(x, num_aus: int, name: str = "au"):
     return keras.layers.Softmax(axis=-1, name=name)(x)
 
 
+HEAD_ARGS = ("fc1_units", "fc2_units", "dropout", "prelu_alpha", "num_aus")
+
+
+def set_head_config(model, backbone, fc1_units, fc2_units, dropout, prelu_alpha, num_aus) -> None:
+    """Stores the backbone and the head arguments on `model` under their constructor names (its config)."""
+    model.backbone = backbone
+    model.fc1_units, model.fc2_units, model.num_aus = int(fc1_units), int(fc2_units), int(num_aus)
+    model.dropout, model.prelu_alpha = float(dropout), float(prelu_alpha)
+
+
+def head_config(model, extra: tuple[str, ...] = ()) -> dict:
+    """The `get_config` of a head model (Network1, Network2): its name, the serialized backbone, its arguments."""
+    config = {"name": model.name, "trainable": model.trainable}
+    config["backbone"] = keras.saving.serialize_keras_object(model.backbone)
+    config.update({key: getattr(model, key) for key in (*HEAD_ARGS, *extra)})
+    return config
+
+
 def deserialize_backbone(backbone):
     """Returns `backbone` as a layer, deserializing it if it is a config dict."""
     if isinstance(backbone, dict):
@@ -135,26 +153,11 @@ class Network1(keras.Model):
             set_trainable(self, False)
 
         # === Config ===
-        self.backbone = backbone
-        self.fc1_units = int(fc1_units)
-        self.fc2_units = int(fc2_units)
-        self.dropout = float(dropout)
-        self.prelu_alpha = float(prelu_alpha)
-        self.num_aus = int(num_aus)
+        set_head_config(self, backbone, fc1_units, fc2_units, dropout, prelu_alpha, num_aus)
         self.num_views = int(num_views)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "fc1_units": self.fc1_units,
-            "fc2_units": self.fc2_units,
-            "dropout": self.dropout,
-            "prelu_alpha": self.prelu_alpha,
-            "num_aus": self.num_aus,
-            "num_views": self.num_views,
-        }
+        return head_config(self, extra=("num_views",))
 
     @classmethod
     def from_config(cls, config):

@@ -5,7 +5,14 @@ from __future__ import annotations
 import keras
 
 from aufera.au import NUM_AUS
-from aufera.models.network1 import apply_dense_prelu, apply_pair_output, check_head_args, deserialize_backbone
+from aufera.models.network1 import (
+    apply_dense_prelu,
+    apply_pair_output,
+    check_head_args,
+    deserialize_backbone,
+    head_config,
+    set_head_config,
+)
 from aufera.models.resnet_backbone import set_trainable
 
 
@@ -90,24 +97,10 @@ class Network2(keras.Model):
         set_trainable(backbone, False)
 
         # === Config ===
-        self.backbone = backbone
-        self.fc1_units = int(fc1_units)
-        self.fc2_units = int(fc2_units)
-        self.dropout = float(dropout)
-        self.prelu_alpha = float(prelu_alpha)
-        self.num_aus = int(num_aus)
+        set_head_config(self, backbone, fc1_units, fc2_units, dropout, prelu_alpha, num_aus)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
-            "backbone": keras.saving.serialize_keras_object(self.backbone),
-            "fc1_units": self.fc1_units,
-            "fc2_units": self.fc2_units,
-            "dropout": self.dropout,
-            "prelu_alpha": self.prelu_alpha,
-            "num_aus": self.num_aus,
-        }
+        return head_config(self)
 
     @classmethod
     def from_config(cls, config):

@@ -90,6 +90,11 @@ class Photo:
         return np.ascontiguousarray(rgb), np.asarray(self.landmarks, dtype=np.float64)
 
 
+def _points(text: str) -> tuple[tuple[int, int], ...]:
+    """Landmarks written as "x,y x,y ..." (compact: one photograph's 15 points on one line)."""
+    return tuple((int(x), int(y)) for x, y in (pair.split(",") for pair in text.split()))
+
+
 PHOTOS: tuple[Photo, ...] = (
     Photo(
         name="grace_hopper",
@@ -97,22 +102,8 @@ PHOTOS: tuple[Photo, ...] = (
         relpath="mpl-data/sample_data/grace_hopper.jpg",
         shape=(600, 512),
         licence="public domain (U.S. Navy photograph of Rear Admiral Grace M. Hopper, 1984)",
-        landmarks=(
-            (220, 190),
-            (308, 186),
-            (268, 237),
-            (232, 277),
-            (304, 273),
-            (270, 336),
-            (243, 172),
-            (185, 176),
-            (292, 170),
-            (352, 168),
-            (163, 192),
-            (373, 188),
-            (190, 282),
-            (347, 278),
-            (266, 128),
+        landmarks=_points(
+            "220,190 308,186 268,237 232,277 304,273 270,336 243,172 185,176 292,170 352,168 163,192 373,188 190,282 347,278 266,128"
         ),
     ),
     Photo(
@@ -121,22 +112,8 @@ PHOTOS: tuple[Photo, ...] = (
         relpath="data/astronaut.png",
         shape=(512, 512),
         licence="public domain (NASA photograph of astronaut Eileen Collins)",
-        landmarks=(
-            (204, 100),
-            (245, 102),
-            (224, 126),
-            (202, 139),
-            (244, 140),
-            (224, 185),
-            (214, 90),
-            (191, 91),
-            (234, 91),
-            (258, 93),
-            (183, 102),
-            (263, 104),
-            (188, 145),
-            (258, 147),
-            (224, 78),
+        landmarks=_points(
+            "204,100 245,102 224,126 202,139 244,140 224,185 214,90 191,91 234,91 258,93 183,102 263,104 188,145 258,147 224,78"
         ),
     ),
 )
