@@ -6,12 +6,9 @@ import argparse
 import csv
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import matplotlib  # noqa: E402

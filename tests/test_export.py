@@ -1,17 +1,13 @@
 """Tests of aufera.export: SavedModels reloaded with tf.saved_model.load give the Keras numbers."""
 
-import os
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from aufera.au import NUM_AUS, NUM_VIEWS  # noqa: E402
-from aufera.export import export_saved_model  # noqa: E402
-from aufera.models import Network1, Network2, ResNetBackbone, decision_fusion  # noqa: E402
+from aufera.au import NUM_AUS, NUM_VIEWS
+from aufera.export import export_saved_model
+from aufera.models import Network1, Network2, ResNetBackbone, decision_fusion
 
 BACKBONE = {
     "input_shape": (32, 32, 1),

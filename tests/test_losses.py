@@ -1,17 +1,14 @@
 """Tests of aufera.losses against independent numpy computations (eqs. 3-4)."""
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from aufera.au import NUM_AUS, NUM_VIEWS  # noqa: E402
-from aufera.losses import (  # noqa: E402
+from aufera.au import NUM_AUS, NUM_VIEWS
+from aufera.losses import (
     MultiLabelPairCrossentropy,
     mean_multilabel_pair_crossentropy,
     multilabel_pair_crossentropy,
@@ -20,7 +17,7 @@ from aufera.losses import (  # noqa: E402
     network2_losses,
     view_crossentropy,
 )
-from aufera.models import Network1, ResNetBackbone  # noqa: E402
+from aufera.models import Network1, ResNetBackbone
 
 EPS = 1e-7
 

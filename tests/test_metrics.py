@@ -1,18 +1,15 @@
 """Tests of aufera.metrics against scikit-learn, unknown labels excluded AU by AU."""
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
-
-from aufera.au import NUM_AUS, NUM_VIEWS  # noqa: E402
-from aufera.losses import network1_losses  # noqa: E402
-from aufera.metrics import (  # noqa: E402
+from aufera.au import NUM_AUS, NUM_VIEWS
+from aufera.losses import network1_losses
+from aufera.metrics import (
     MeanF1OverAUs,
     accuracy_per_au,
     au_confusion_counts,
@@ -22,7 +19,7 @@ from aufera.metrics import (  # noqa: E402
     view_accuracy,
     view_confusion_matrix,
 )
-from aufera.models import Network1, ResNetBackbone, decision_fusion  # noqa: E402
+from aufera.models import Network1, ResNetBackbone, decision_fusion
 
 
 def random_labels(seed, n=60):

@@ -1,19 +1,28 @@
-"""Tests of aufera.models: backbone, Network1, Network2, presets and decision fusion (eq. 5)."""
+"""Tests of aufera.models: backbone, Network1, Network2, presets and decision fusion (eq. 5).
 
-import json
+Every model and custom layer also goes through the shared checks of
+`tests/model_harness.py` (serialization, `.keras` saving, SavedModel export,
+gradients, presets).
+"""
+
 import math
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
+import pytest
+from keras import ops
+from model_harness import (
+    run_gradient_test,
+    run_layer_test,
+    run_model_saving_test,
+    run_model_suite,
+    run_preset_test,
+    run_serialization_test,
+)
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from aufera.au import NUM_AUS, NUM_VIEWS  # noqa: E402
-from aufera.losses import network1_loss, network2_losses  # noqa: E402
-from aufera.models import (  # noqa: E402
+from aufera.au import NUM_AUS, NUM_VIEWS
+from aufera.losses import mean_multilabel_pair_crossentropy, network1_loss, network2_losses
+from aufera.models import (
     PRESETS,
     DecisionFusion,
     Network1,
@@ -21,6 +30,7 @@ from aufera.models import (  # noqa: E402
     ResNetBackbone,
     decision_fusion,
     get_preset,
+    preset_names,
 )
 
 # A tiny backbone with identity blocks (group 1) and a projection (group 2).
@@ -65,12 +75,16 @@ def backbone_params_formula(cfg):
     return total
 
 
-def flat_features_formula(cfg):
+def feature_side_formula(cfg):
     side = math.ceil(cfg["input_shape"][0] / cfg["stem_strides"])
     pools = int(cfg["stem_pooling"]) + sum(cfg["stackwise_pooling"])
     for _ in range(pools):
         side //= cfg["pool_size"]
-    return side * side * cfg["stackwise_num_filters"][-1]
+    return side
+
+
+def flat_features_formula(cfg):
+    return feature_side_formula(cfg) ** 2 * cfg["stackwise_num_filters"][-1]
 
 
 def network1_params_formula(preset):
@@ -86,25 +100,45 @@ def network2_new_params_formula(preset):
     return (flat + 1) * u1 + u1 + (u1 + 1) * u2 + u2 + (flat + u1 + u2 + 1) * 2 * NUM_AUS
 
 
-@pytest.mark.parametrize(
-    "name, network1, network2_new",
-    [("paper", 90_072_253, 84_394_004), ("cpu-small", 423_981, 173_588)],
-)
-def test_preset_parameter_counts(name, network1, network2_new):
+# Hand-documented counts (the module docstring of aufera.models.presets):
+# Network1, Network2's new layers, Network2 as a whole.
+DOCUMENTED_PARAMS = {"paper": (90_072_253, 84_394_004, 90_334_388), "cpu-small": (423_981, 173_588, 437_796)}
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_preset_parameter_counts(name):
+    """The preset metadata holds the real parameter counts: by formula and by `count_params()`."""
     preset = PRESETS[name]
-    assert network1_params_formula(preset) == network1
-    assert network2_new_params_formula(preset) == network2_new
-    n1 = Network1.from_preset(name)
-    n2 = Network2.from_preset(name, backbone=n1.backbone)
-    assert n1.count_params() == network1
-    assert n2.count_params() - n1.backbone.count_params() == network2_new
-    assert sum(int(np.prod(w.shape)) for w in n2.trainable_weights) == network2_new
+    params = preset["metadata"]["params"]
+    assert set(params) == {"backbone", "network1", "network2", "network2_new"}
+    # Independent of Keras: the formulas above.
+    assert params["backbone"] == backbone_params_formula(preset["backbone"])
+    assert params["network1"] == network1_params_formula(preset)
+    assert params["network2_new"] == network2_new_params_formula(preset)
+    assert params["network2"] == params["backbone"] + params["network2_new"]
+    if name in DOCUMENTED_PARAMS:
+        assert (params["network1"], params["network2_new"], params["network2"]) == DOCUMENTED_PARAMS[name]
+
+    # The built models.
+    side, channels = preset["backbone"]["input_shape"][0], preset["backbone"]["input_shape"][2]
+    x = np.random.default_rng(0).normal(size=(1, side, side, channels)).astype("float32")
+    side = feature_side_formula(preset["backbone"])
+    feature_shape = (1, side, side, preset["backbone"]["stackwise_num_filters"][-1])
+    run_preset_test(ResNetBackbone, name, x, params["backbone"], feature_shape)
+    n1 = run_preset_test(Network1, name, x, params["network1"], {"au": (1, NUM_AUS, 2), "view": (1, NUM_VIEWS)})
+    assert n1.backbone.count_params() == params["backbone"]
+    n2 = run_preset_test(
+        Network2, name, x, params["network2"], {"au": (1, NUM_AUS, 2)}, init_kwargs={"backbone": n1.backbone}
+    )
+    assert n2.count_params() - n1.backbone.count_params() == params["network2_new"]
+    assert sum(int(np.prod(w.shape)) for w in n2.trainable_weights) == params["network2_new"]
     if name == "paper":
         # He et al. 2019: "192 M" for both networks; our reading gives 174.5M.
-        assert network1 + network2_new == 174_466_257
+        assert params["network1"] + params["network2_new"] == 174_466_257
+        assert params["network1"] + params["network2"] == 180_406_641  # the two saved side by side
         assert n1.backbone.output_shape == (None, 8, 8, 256)
-    else:
-        assert network1 + network2_new < 1_000_000
+    elif name == "cpu-small":
+        assert params["network1"] + params["network2_new"] == 597_569 < 1_000_000
     keras.backend.clear_session()
 
 
@@ -194,21 +228,15 @@ def test_network2_outputs_and_structure():
 def test_every_trainable_weight_gets_a_gradient():
     n1 = tiny_network1()
     images, au, view = random_batch(n=4)
-    with tf.GradientTape() as tape:
-        out = n1(images, training=True)
-        loss = network1_loss({"au": au, "view": view}, out)
-    grads = tape.gradient(loss, n1.trainable_weights)
+    grads = run_gradient_test(n1, images, lambda out: network1_loss({"au": au, "view": view}, out))
     assert len(grads) == len(n1.trainable_weights) > 20
-    for weight, grad in zip(n1.trainable_weights, grads, strict=True):
-        assert grad is not None and np.any(np.asarray(grad) != 0), weight.path
+    assert set(grads) == {w.path for w in n1.trainable_weights}
 
     n2 = Network2(n1.backbone, **TINY_HEAD)
-    with tf.GradientTape() as tape:
-        loss = keras.ops.mean(network2_losses()["loss"]["au"](au, n2(images, training=True)["au"]))
-    grads = tape.gradient(loss, n2.trainable_weights)
+    pair_loss = network2_losses()["loss"]["au"]  # the loss Network2 is compiled with
+    grads = run_gradient_test(n2, images, lambda out: pair_loss(au, out["au"]))
     assert len(grads) == 8  # fc1, fc1_prelu, fc2, fc2_prelu, au_logits: 2 + 1 + 2 + 1 + 2
-    for weight, grad in zip(n2.trainable_weights, grads, strict=True):
-        assert grad is not None and np.any(np.asarray(grad) != 0), weight.path
+    assert not any(path.startswith(n1.backbone.name + "/") for path in grads)  # the backbone is frozen
 
 
 def _snapshot(weights):
@@ -238,10 +266,8 @@ def test_keras_save_and_load(tmp_path):
     n1 = tiny_network1()
     n2 = Network2(n1.backbone, **TINY_HEAD)
     images, _, _ = random_batch(n=3)
-    n1.save(tmp_path / "network1.keras")
-    n2.save(tmp_path / "network2.keras")
-    r1 = keras.saving.load_model(tmp_path / "network1.keras")
-    r2 = keras.saving.load_model(tmp_path / "network2.keras")
+    r1 = run_model_saving_test(n1, images, tmp_path)
+    r2 = run_model_saving_test(n2, images, tmp_path)
     assert isinstance(r1, Network1) and isinstance(r2, Network2)
     for original, reloaded in ((n1, r1), (n2, r2)):
         expected, got = original.predict_on_batch(images), reloaded.predict_on_batch(images)
@@ -259,15 +285,62 @@ def test_keras_save_and_load(tmp_path):
 def test_get_config_json_round_trip():
     n1 = tiny_network1()
     n2 = Network2(n1.backbone, **TINY_HEAD)
-    objects = [n1.backbone, n1, n2, DecisionFusion(weights=[0.2, 0.3, 0.5])]
-    for obj in objects:
-        config = obj.get_config()
-        restored_config = json.loads(json.dumps(config))
-        clone = type(obj).from_config(restored_config)
-        assert json.loads(json.dumps(clone.get_config())) == restored_config
+    for obj in (n1.backbone, n1, n2, DecisionFusion(weights=[0.2, 0.3, 0.5]), DecisionFusion()):
+        run_serialization_test(obj)
     assert n1.get_config()["fc1_units"] == 16 and n2.get_config()["backbone"]["config"]["trainable"] is False
-    clone = Network1.from_config(json.loads(json.dumps(n1.get_config())))
-    assert clone.count_params() == n1.count_params()
+    assert DecisionFusion(weights=[1, 3]).get_config()["weights"] == [1.0, 3.0]
+    clone = run_serialization_test(n1)
+    assert (
+        clone.count_params()
+        == n1.count_params()
+        == network1_params_formula({"backbone": n1.backbone.get_config(), "network1": TINY_HEAD})
+    )
+    # A Network2 rebuilt from its config has a frozen backbone of its own.
+    clone2 = run_serialization_test(n2)
+    assert clone2.backbone is not n1.backbone and not clone2.backbone.trainable
+    assert len(clone2.trainable_weights) == len(n2.trainable_weights) == 8
+
+
+# --- The shared harness on every model and layer ---------------------------------------
+
+
+def _pair_loss(au):
+    return lambda out: mean_multilabel_pair_crossentropy(au, out["au"])
+
+
+# Trainable weights of the tiny models, by hand: the stem (conv kernel, BN gamma and beta) 3, a block 6
+# (2 convs, 2 BNs), a projection 3 more; Network1's head: fc1 2, its PReLU 1, fc2 2, its PReLU 1,
+# au_logits 2, view 2; Network2's: the same but no view.
+TINY_TRAINABLE = {"backbone": 3 + 6 + 6 + 9, "network1": 3 + 6 + 6 + 9 + 10, "network2": 8}
+
+
+@pytest.mark.parametrize("which", ["backbone", "network1", "network2"])
+def test_model_suite(tmp_path, which):
+    """Serialization, .keras saving, SavedModel export, gradients and the cpu-small preset, one call per model."""
+    n1 = tiny_network1()
+    images, au, view = random_batch(n=3, seed=5)
+    params = PRESETS["cpu-small"]["metadata"]["params"]
+    preset = {"name": "cpu-small", "input_data": np.zeros((1, 132, 132, 1), "float32")}
+    if which == "backbone":
+        model, loss_fn = n1.backbone, lambda out: ops.mean(ops.square(out))
+        preset.update(expected_params=params["backbone"], expected_output_shape=(1, 4, 4, 64))
+    elif which == "network1":
+        model, loss_fn = n1, lambda out: network1_loss({"au": au, "view": view}, out)
+        preset.update(expected_params=params["network1"], expected_output_shape={"au": (1, 10, 2), "view": (1, 9)})
+    else:
+        model, loss_fn = Network2(n1.backbone, **TINY_HEAD), _pair_loss(au)
+        backbone = ResNetBackbone.from_preset("cpu-small")
+        preset.update(
+            expected_params=params["network2"],
+            expected_output_shape={"au": (1, 10, 2)},
+            init_kwargs={"backbone": backbone},
+        )
+    result = run_model_suite(model, images, tmp_path, loss_fn, preset=preset)
+    assert type(result["revived"]) is type(model) and type(result["reloaded"]) is type(model)
+    assert type(result["preset"]) is type(model)
+    assert len(result["gradients"]) == len(model.trainable_weights) == TINY_TRAINABLE[which]
+    if which == "network2":
+        assert not result["reloaded"].backbone.trainable and not result["revived"].backbone.trainable
 
 
 def test_no_lambda_layers():
@@ -278,11 +351,25 @@ def test_no_lambda_layers():
 
 
 def test_presets_and_from_preset():
-    assert {"paper", "cpu-small"} <= set(PRESETS)
+    assert {"paper", "cpu-small"} <= set(PRESETS) and set(preset_names()) == set(PRESETS)
     preset = get_preset("cpu-small")
     preset["backbone"]["stem_filters"] = 999  # a copy: the registry is unchanged
+    preset["metadata"]["params"]["network1"] = 0
     assert PRESETS["cpu-small"]["backbone"]["stem_filters"] == 16
-    n1 = Network1.from_preset("cpu-small", input_shape=(64, 64, 1), fc1_units=32)
+    assert PRESETS["cpu-small"]["metadata"]["params"]["network1"] == 423_981
+    # Overrides: a smaller input and FC1; the parameter count follows the formula.
+    x = np.zeros((2, 64, 64, 1), "float32")
+    overridden = get_preset("cpu-small")
+    overridden["backbone"]["input_shape"] = [64, 64, 1]
+    overridden["network1"]["fc1_units"] = 32
+    n1 = run_preset_test(
+        Network1,
+        "cpu-small",
+        x,
+        network1_params_formula(overridden),
+        {"au": (2, NUM_AUS, 2), "view": (2, NUM_VIEWS)},
+        init_kwargs={"input_shape": (64, 64, 1), "fc1_units": 32},
+    )
     assert n1.backbone.inputs[0].shape[1:] == (64, 64, 1) and n1.fc1_units == 32
     n2 = Network2.from_preset("cpu-small", backbone=n1.backbone, dropout=0.25)
     assert n2.backbone is n1.backbone and n2.dropout == 0.25 and n2.fc2_units == 128
@@ -290,6 +377,8 @@ def test_presets_and_from_preset():
         Network2.from_preset("cpu-small")
     with pytest.raises(ValueError, match="'nope'"):
         Network1.from_preset("nope")
+    with pytest.raises(ValueError, match="'nope'"):
+        get_preset("nope")
     with pytest.raises(ValueError, match="dropout=1.5"):
         Network1(n1.backbone, dropout=1.5)
 
@@ -371,6 +460,26 @@ def test_decision_fusion_rejects_bad_input():
         DecisionFusion(weights=[1, -1])
 
 
+@pytest.mark.parametrize("weights", [None, [0.2, 0.5, 1.3]])
+def test_decision_fusion_layer_harness(tmp_path, weights):
+    """DecisionFusion alone and in a saved functional model, against eq. (5) in numpy."""
+    rng = np.random.default_rng(11)
+    outputs = [_softmax_pairs(rng, (4, NUM_AUS)) for _ in range(3)]
+    w = np.ones(3) if weights is None else np.asarray(weights)
+    present = sum(wi * y[..., 0] for wi, y in zip(w, outputs, strict=True)) / w.sum()
+    margin = sum(wi * (y[..., 0] - y[..., 1]) for wi, y in zip(w, outputs, strict=True))
+    assert np.abs(margin).min() > 1e-4  # no near-ties: float32 decides as float64 does
+    model = run_layer_test(
+        DecisionFusion,
+        {"weights": weights},
+        [y.astype("float32") for y in outputs],
+        expected_output_shape={"present": (4, NUM_AUS), "decision": (4, NUM_AUS)},
+        expected_output={"present": present, "decision": (margin > 0).astype("float32")},
+        tmp_path=tmp_path,
+    )
+    assert isinstance(model.get_layer(index=-1), DecisionFusion)
+
+
 def _fused_app(network1, network2, weights):
     images = keras.Input((32, 32, 1), name="images")
     out1 = network1(images)
@@ -403,3 +512,44 @@ def test_decision_fusion_layer_in_a_saved_graph(tmp_path):
         again = model.predict_on_batch(x)
         for key in got:
             np.testing.assert_allclose(again[key], got[key], atol=1e-6)
+
+
+# --- The harness catches what it is meant to catch ----------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="aufera_tests")
+class _Scale(keras.layers.Layer):
+    """Multiplies by `factor`; `forget` drops it from the config, as a buggy layer would."""
+
+    def __init__(self, factor=1.0, forget=False, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.forget = float(factor), bool(forget)
+        self.unused = self.add_weight(shape=(1,), initializer="ones", name="unused")
+
+    def call(self, x):
+        return x * self.factor + 0.0 * self.unused  # `unused` is connected, with a zero gradient
+
+    def get_config(self):
+        config = super().get_config()
+        return config if self.forget else {**config, "factor": self.factor}
+
+
+def _scale_model(forget):
+    inputs = keras.Input((3,))
+    return keras.Model(inputs, _Scale(2.0, forget=forget)(keras.layers.Dense(2)(inputs)))
+
+
+def test_harness_catches_broken_models(tmp_path):
+    x = np.ones((2, 3), "float32")
+    good, bad = _scale_model(forget=False), _scale_model(forget=True)
+    run_serialization_test(good.layers[-1])
+    with pytest.raises(AssertionError):
+        run_serialization_test(_Scale(2.0, forget=True))  # the config loses factor=2.0
+    run_model_saving_test(good, x, tmp_path / "good")
+    run_model_saving_test(_Scale(3.0), x, tmp_path / "layer")  # a bare layer, saved in a model around it
+    with pytest.raises(AssertionError):
+        run_model_saving_test(bad, x, tmp_path / "bad")  # reloaded with factor 1.0: outputs differ
+    with pytest.raises(AssertionError, match="zero gradient"):
+        run_gradient_test(good, x, lambda out: ops.sum(out))
+    with pytest.raises(AssertionError):
+        run_preset_test(Network1, "cpu-small", np.zeros((1, 132, 132, 1), "float32"), 423_980, {"au": (1, 10, 2)})

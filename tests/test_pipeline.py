@@ -22,16 +22,9 @@ from aufera.errors import AuferaError
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    from aufera.data.prepare import prepare
-    from aufera.synth.config import SynthConfig
-    from aufera.synth.writer import write_corpus
-
-    tmp = tmp_path_factory.mktemp("pipeline")
-    write_corpus(
-        tmp / "corpus", SynthConfig(train_subjects=2, valid_subjects=1, tasks=1, frames=2), workers=1, progress=False
-    )
-    return prepare(tmp / "corpus", tmp / "data", workers=1, progress=False)["dataset"]
+def dataset(tiny_dataset):
+    """The session's tiny prepared dataset (tests/conftest.py): 2 training subjects, 1 validation subject."""
+    return tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +106,7 @@ def test_deterministic_with_seed(dataset):
 
 def test_shift_augmentation_is_a_zero_filled_shift_within_bounds(dataset):
     plain, _ = concat(make_dataset(dataset, "train", batch_size=4))
-    aug = Augmentation(max_shift=4, max_brightness=0.0)
+    aug = Augmentation(max_shift=4, max_brightness=0.0, max_contrast=0.0)
     shifted, _ = concat(make_dataset(dataset, "train", batch_size=4, seed=1, augment=aug))
     assert not np.array_equal(plain, shifted)
     found = []
@@ -132,7 +125,7 @@ def test_shift_augmentation_is_a_zero_filled_shift_within_bounds(dataset):
 
 def test_brightness_augmentation_stays_within_bounds(dataset, records):
     plain, _ = concat(make_dataset(dataset, "train", batch_size=4))
-    aug = Augmentation(max_shift=0, max_brightness=0.1)
+    aug = Augmentation(max_shift=0, max_brightness=0.1, max_contrast=0.0)
     bright, _ = concat(make_dataset(dataset, "train", batch_size=4, seed=2, augment=aug))
     diff = bright - plain
     assert np.abs(diff).max() <= 0.1 + 1e-6 and np.abs(diff).max() > 0
@@ -164,7 +157,7 @@ def test_contrast_augmentation_scales_about_each_image_mean(dataset, records):
 
 def test_flip_mirrors_images_and_views(dataset, records):
     plain, y = concat(make_dataset(dataset, "train", batch_size=4))
-    aug = Augmentation(max_shift=0, max_brightness=0.0, flip=True)
+    aug = Augmentation(max_shift=0, max_brightness=0.0, max_contrast=0.0, flip=True)
     flipped, yf = concat(make_dataset(dataset, "train", batch_size=4, seed=5, augment=aug))
     mirrored_view = y["view"] - y["view"] % 3 + (2 - y["view"] % 3)
     mean01 = records["mean"] / 255.0

@@ -12,6 +12,7 @@ import tensorflow_datasets as tfds
 
 from aufera.data import prepare as prep
 from aufera.data.faces import FaceCache, FaceConfig, box_iou
+from aufera.filenames import MEAN_FILE, PREPARE_REPORT_JSON, PREPARE_REPORT_MD
 from aufera.synth.config import SynthConfig
 from aufera.synth.writer import write_corpus
 
@@ -93,7 +94,7 @@ def test_each_crop_holds_the_face(prepared):
 
 def test_training_mean_is_the_mean_of_the_training_images(prepared):
     _, _, report = prepared
-    mean = np.load(f"{report['dataset']}/{prep.MEAN_FILE}")
+    mean = np.load(f"{report['dataset']}/{MEAN_FILE}")
     images = np.stack([r["image"] for r in _records(report["dataset"], "train")]).astype(np.float64)
     assert mean.shape == (132, 132, 1) and mean.dtype == np.float32
     np.testing.assert_allclose(mean, images.mean(axis=0), atol=1e-3)
@@ -103,7 +104,7 @@ def test_training_mean_is_the_mean_of_the_training_images(prepared):
 
 def test_report_counts_agree_with_the_dataset(prepared):
     _, _, report = prepared
-    written = json.loads(open(f"{report['dataset']}/{prep.REPORT_JSON}").read())
+    written = json.loads(open(f"{report['dataset']}/{PREPARE_REPORT_JSON}").read())
     assert written == json.loads(json.dumps(report))
     assert report["synthetic"] is True
     for split in ("train", "validation"):
@@ -117,7 +118,7 @@ def test_report_counts_agree_with_the_dataset(prepared):
             known = au[:, k] != 0
             expected = (au[known, k] == 1).mean() if known.any() else None
             assert counts["au_base_rates"][key] == pytest.approx(expected)
-    assert "train" in open(f"{report['dataset']}/{prep.REPORT_MD}").read()
+    assert "train" in open(f"{report['dataset']}/{PREPARE_REPORT_MD}").read()
 
 
 def test_rerun_reuses_faces_and_the_dataset(prepared, monkeypatch):
@@ -183,7 +184,7 @@ def test_beam_pipeline_builds_the_same_dataset(prepared, tmp_path):
             np.testing.assert_array_equal(record["image"], beam[key]["image"])
             np.testing.assert_array_equal(record["au"], beam[key]["au"])
     np.testing.assert_array_equal(
-        np.load(f"{report['dataset']}/{prep.MEAN_FILE}"), np.load(f"{beam_report['dataset']}/{prep.MEAN_FILE}")
+        np.load(f"{report['dataset']}/{MEAN_FILE}"), np.load(f"{beam_report['dataset']}/{MEAN_FILE}")
     )
 
 

@@ -3,21 +3,28 @@
 import json
 
 from aufera import reproduce as rep
+from aufera.cli import main
 
 
 def test_reproduce_runs_every_step_and_prints_both_tables(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(rep, "QUICK_SYNTH", {"train_subjects": 2, "valid_subjects": 1, "tasks": 1, "frames": 4})
     monkeypatch.setattr(rep, "QUICK_TRAIN", ["epochs_network1=1", "epochs_network2=1", "max_steps_per_epoch=2"])
-    metrics = rep.reproduce(tmp_path, seed=3, quick=True, workers=1, progress=False)
-    printed = capsys.readouterr().out
-    assert "Table 1" in printed and "Table 2" in printed and "synthetic corpus" in printed
-    # The paper's fusion mean F1 (Table 1) and accuracy (Table 2) are printed beside ours.
-    assert "0.547" in printed  # He et al. Table 1, fusion mean F1
-    assert "0.817" in printed  # He et al. Table 2, fusion mean accuracy
+    result = rep.reproduce(tmp_path, seed=3, quick=True, workers=1, progress=False)
+    assert result["synthetic"] is True and result["run_dir"] == tmp_path / "run" and result["seconds"] > 0
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert written["fusion"]["f1"]["mean"] == metrics["fusion"]["f1"]["mean"]
+    assert written["fusion"]["f1"]["mean"] == result["metrics"]["fusion"]["f1"]["mean"]
     for part in ("corpus/groundtruth/corpus.json", "data", "run/network1.keras", "run/network2.keras", "run/table1.md"):
         assert (tmp_path / part).exists(), part
     # The seed drives the corpus.
     manifest = json.loads((tmp_path / "corpus" / "groundtruth" / "corpus.json").read_text())
     assert manifest["config"]["seed"] == 3
+    # The command prints the tables (the library prints none); a rerun resumes the finished run.
+    capsys.readouterr()
+    assert main(["reproduce", "--out", str(tmp_path), "--seed", "3", "--quick", "--workers", "1", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "Table 1" in printed and "Table 2" in printed and "synthetic corpus" in printed
+    # The paper's fusion mean F1 (Table 1) and accuracy (Table 2) are printed beside ours.
+    assert "0.547" in printed  # He et al. Table 1, fusion mean F1
+    assert "0.817" in printed  # He et al. Table 2, fusion mean accuracy
+    assert f"{written['fusion']['f1']['mean']:.3f}" in printed
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == written  # same models, same numbers

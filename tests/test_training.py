@@ -111,19 +111,9 @@ def test_learning_rate_is_constant_or_a_cosine_over_the_stage():
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    from aufera.data.prepare import prepare
-    from aufera.synth.config import SynthConfig
-    from aufera.synth.writer import write_corpus
-
-    tmp = tmp_path_factory.mktemp("training")
-    write_corpus(
-        tmp / "c",
-        SynthConfig(train_subjects=2, valid_subjects=1, tasks=1, frames=4, size=96),
-        workers=1,
-        progress=False,
-    )
-    return prepare(tmp / "c", tmp / "d", workers=1, progress=False)["dataset"]
+def dataset(tiny_dataset):
+    """The session's tiny prepared dataset (tests/conftest.py): 72 training and 36 validation frames."""
+    return tiny_dataset
 
 
 class KillAfterFirstEpoch(keras.callbacks.Callback):
@@ -297,3 +287,37 @@ def test_a_dataset_of_another_size_than_the_preset_is_refused_in_one_line(datase
     assert "\n" not in message
     assert "132x132x1" in message and "170x170x1" in message and "'cpu-small'" in message and str(dataset) in message
     assert not (tmp_path / "mismatch").exists()
+
+
+def test_every_saved_model_of_a_run_loads_in_a_fresh_process_that_imports_only_aufera_models(run, tmp_path):
+    # A user's program: `import keras, aufera.models`, then load what `aufera train` wrote (compiled, safe mode).
+    import subprocess
+    import sys
+
+    files = sorted(str(p) for p in run["dir"].rglob("*.keras"))
+    assert len(files) >= 4  # network1, network2 and the last checkpoint of each stage
+    images = np.random.default_rng(0).normal(size=(2, 132, 132, 1)).astype(np.float32)
+    np.save(tmp_path / "images.npy", images)
+    code = (
+        "import sys, numpy as np, keras, aufera.models\n"
+        "images = np.load(sys.argv[1])\n"
+        "for i, path in enumerate(sys.argv[3:]):\n"
+        "    model = keras.saving.load_model(path)\n"
+        "    assert model.loss is not None and model.optimizer is not None, path\n"
+        "    np.savez(f'{sys.argv[2]}/out_{i}.npz', **{k: np.asarray(v) for k, v in model(images).items()})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('aufera.')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "images.npy"), str(tmp_path), *files],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "aufera.training" not in result.stdout and "aufera.evaluation" not in result.stdout
+    for i, path in enumerate(files):
+        expected = keras.saving.load_model(path)(images)
+        got = np.load(tmp_path / f"out_{i}.npz")
+        assert set(got.files) == set(expected)
+        for key in expected:
+            np.testing.assert_allclose(got[key], np.asarray(expected[key]), atol=1e-6, err_msg=f"{path} {key}")

@@ -1,10 +1,18 @@
 """Models of He et al. 2019: residual backbone, Network1, Network2 and decision fusion.
 
 Importing this package imports Keras (and TensorFlow) and registers every
-aufera layer and model for `keras.saving.load_model`.
+class a saved aufera file can name, so that `keras.saving.load_model` finds
+it: the models and layers here, the loss `aufera.losses.MultiLabelPairCrossentropy`
+(Network1 and Network2 are saved compiled with it) and the metric
+`aufera.metrics.MeanF1OverAUs`.
 """
 
-from aufera.models.decision_fusion import DecisionFusion, decision_fusion
+# `aufera.losses` and `aufera.metrics` are imported for their registrations.
+# `aufera.metrics` imports `aufera.models.decision_fusion`, which needs nothing
+# of this package's namespace, so either import order works.
+import aufera.losses  # noqa: F401  (registers MultiLabelPairCrossentropy)
+import aufera.metrics  # noqa: F401  (registers MeanF1OverAUs)
+from aufera.models.decision_fusion import DecisionFusion, decision_fusion, fused_present
 from aufera.models.network1 import Network1
 from aufera.models.network2 import Network2
 from aufera.models.presets import PRESETS, get_preset, preset_names
@@ -17,6 +25,7 @@ __all__ = [
     "Network2",
     "ResNetBackbone",
     "decision_fusion",
+    "fused_present",
     "get_preset",
     "preset_names",
 ]

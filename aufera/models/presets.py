@@ -10,6 +10,12 @@ A preset is a dictionary with:
 - `backbone`: constructor arguments of `ResNetBackbone`.
 - `network1`: constructor arguments of `Network1` other than `backbone`.
 - `network2`: constructor arguments of `Network2` other than `backbone`.
+- `metadata`: facts about the built models, as in keras-hub's preset
+  metadata. `metadata["params"]` holds exact parameter counts (every weight,
+  batch-normalisation moving statistics included, i.e. `count_params()`):
+  `backbone` (the `ResNetBackbone`), `network1` (Network1 with its backbone),
+  `network2` (Network2 as a whole, its frozen backbone included) and
+  `network2_new` (Network2's own layers, the ones it trains).
 
 Preset names are a contract: `"paper"` and `"cpu-small"`.
 
@@ -30,7 +36,8 @@ flatten, FC1/FC2 with PReLU, pair outputs) at a size that trains in minutes
 on 2 CPU cores: a stride-2 stem (132 -> 66 -> 33 after its pooling), 2 blocks
 per group of widths 16/32/48/64, a 4 x 4 x 64 = 1024-feature flatten and
 FC1 = FC2 = 128. Network1 423,981 weights, Network2's new layers 173,588,
-together 597,569.
+together 597,569 (Network2 as a whole, its backbone of 264,208 included:
+437,796).
 """
 
 from __future__ import annotations
@@ -54,6 +61,14 @@ PRESETS: dict[str, dict] = {
         },
         "network1": {"fc1_units": 4096, "fc2_units": 4096, "dropout": 0.5, "prelu_alpha": 0.3},
         "network2": {"fc1_units": 4096, "fc2_units": 4096, "dropout": 0.5, "prelu_alpha": 0.3},
+        "metadata": {
+            "params": {
+                "backbone": 5_940_384,
+                "network1": 90_072_253,
+                "network2": 90_334_388,
+                "network2_new": 84_394_004,
+            }
+        },
     },
     "cpu-small": {
         "description": "Small and fast for 2 CPU cores: 2 blocks per group of widths 16-64, FC 128 (about 0.6M weights).",
@@ -71,6 +86,9 @@ PRESETS: dict[str, dict] = {
         },
         "network1": {"fc1_units": 128, "fc2_units": 128, "dropout": 0.5, "prelu_alpha": 0.3},
         "network2": {"fc1_units": 128, "fc2_units": 128, "dropout": 0.5, "prelu_alpha": 0.3},
+        "metadata": {
+            "params": {"backbone": 264_208, "network1": 423_981, "network2": 437_796, "network2_new": 173_588}
+        },
     },
 }
 
