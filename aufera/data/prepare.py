@@ -207,7 +207,13 @@ def prepare(
         download_config.beam_options = beam_lib.options.pipeline_options.PipelineOptions(
             runner="DirectRunner", direct_num_workers=max(workers, 1), direct_running_mode="multi_processing"
         )
-    builder.download_and_prepare(download_config=download_config)
+    if not progress:
+        tfds.disable_progress_bar()  # TFDS's own bars (writing and shuffling the shards) follow `progress` too
+    try:
+        builder.download_and_prepare(download_config=download_config)
+    finally:
+        if not progress:
+            tfds.enable_progress_bar()
     mean_path = data_path / MEAN_FILE
     if not mean_path.exists():
         mean = train_mean(builder)
