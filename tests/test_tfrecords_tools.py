@@ -296,8 +296,8 @@ def test_resolve_paths_errors(tmp_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
+    # TF_CPP_MIN_LOG_LEVEL comes with os.environ from tests/conftest.py.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     return subprocess.run(
         [sys.executable, "-m", "tfrecords_tools", *args], capture_output=True, text=True, env=env, timeout=120
     )
