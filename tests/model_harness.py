@@ -35,6 +35,14 @@ import numpy as np
 import tensorflow as tf
 
 ATOL = 1e-6
+# The tiny residual network the model tests build on: 32 x 32 input, two groups of one block (4 and 8 filters).
+TINY_BACKBONE = {
+    "input_shape": (32, 32, 1),
+    "stackwise_num_filters": (4, 8),
+    "stackwise_num_blocks": (1, 1),
+    "stackwise_pooling": (True, False),
+    "stem_filters": 4,
+}
 
 
 # --- helpers ------------------------------------------------------------------------

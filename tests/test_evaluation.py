@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from model_harness import TINY_BACKBONE
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score  # noqa: E402
 
 from aufera.au import AU_KEYS, NUM_AUS, NUM_VIEWS  # noqa: E402
@@ -299,14 +300,6 @@ def test_tables_label_fera_results_and_print_aligned_text(tmp_path):
 
 
 # --- A saved run, end to end ------------------------------------------------
-
-TINY_BACKBONE = {
-    "input_shape": (32, 32, 1),
-    "stackwise_num_filters": (4, 8),
-    "stackwise_num_blocks": (1, 1),
-    "stackwise_pooling": (True, False),
-    "stem_filters": 4,
-}
 
 
 def tiny_arrays(n=24, seed=0):

@@ -4,18 +4,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from model_harness import TINY_BACKBONE
 
 from aufera.au import NUM_AUS, NUM_VIEWS
 from aufera.export import export_saved_model
 from aufera.models import Network1, Network2, ResNetBackbone, decision_fusion
 
-BACKBONE = {
-    "input_shape": (32, 32, 1),
-    "stackwise_num_filters": (4, 8),
-    "stackwise_num_blocks": (1, 1),
-    "stackwise_pooling": (True, False),
-    "stem_filters": 4,
-}
+BACKBONE = TINY_BACKBONE
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ gradients, presets).
 import math
 
 import keras
+import model_harness
 import numpy as np
 import pytest
 from keras import ops
@@ -34,13 +35,7 @@ from aufera.models import (
 )
 
 # A tiny backbone with identity blocks (group 1) and a projection (group 2).
-TINY_BACKBONE = {
-    "input_shape": (32, 32, 1),
-    "stackwise_num_filters": (4, 8),
-    "stackwise_num_blocks": (2, 1),
-    "stackwise_pooling": (True, False),
-    "stem_filters": 4,
-}
+TINY_BACKBONE = {**model_harness.TINY_BACKBONE, "stackwise_num_blocks": (2, 1)}
 TINY_HEAD = {"fc1_units": 16, "fc2_units": 8, "dropout": 0.5}
 
 

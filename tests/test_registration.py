@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from model_harness import TINY_BACKBONE
 
 import aufera
 from aufera.au import NUM_AUS, NUM_VIEWS
@@ -28,13 +29,6 @@ from aufera.losses import network1_losses, network2_losses
 from aufera.metrics import MeanF1OverAUs
 from aufera.models import Network1, Network2, ResNetBackbone
 
-TINY_BACKBONE = {
-    "input_shape": (32, 32, 1),
-    "stackwise_num_filters": (4, 8),
-    "stackwise_num_blocks": (1, 1),
-    "stackwise_pooling": (True, False),
-    "stem_filters": 4,
-}
 NAMES = ("network1", "network2")
 
 # Loads everything with nothing but keras and aufera.models imported.
