@@ -43,6 +43,7 @@ from pathlib import Path
 import yaml
 
 from aufera.data.augmentation import Augmentation
+from aufera.errors import AuferaError
 from aufera.filenames import CONFIG_FILE
 from aufera.files import atomic_write_text
 
@@ -453,3 +454,28 @@ def load_config(run_dir) -> TrainConfig:
     if path.is_dir():
         path = path / CONFIG_FILE
     return resolve_config(str(path))
+
+
+def load_run_config(run_dir) -> TrainConfig | None:
+    """The config of a run directory, as `load_config`, or None when the run has no `config.yaml`.
+
+    For readers of a run written by `aufera train` (resuming it, evaluating
+    it), where a bad file is bad input.
+
+    Args:
+        run_dir: str or Path. A run directory.
+
+    Returns:
+        A `TrainConfig`, or None.
+
+    Raises:
+        AuferaError: one line naming the file, when it is not a valid config.
+    """
+    path = Path(run_dir) / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        return load_config(path)
+    except ValueError as error:
+        message = str(error)
+        raise AuferaError(message if message.startswith(str(path)) else f"{path}: {message}") from None

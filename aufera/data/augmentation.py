@@ -60,6 +60,3 @@ class Augmentation:
     def active(self) -> bool:
         """Whether the augmentation changes anything."""
         return self.max_shift > 0 or self.max_brightness > 0 or self.max_contrast > 0 or self.flip
-
-
-NO_AUGMENTATION = Augmentation(max_shift=0, max_brightness=0.0, max_contrast=0.0, flip=False)

@@ -34,7 +34,6 @@ from aufera.evaluation.text_table import aligned_table
 from aufera.filenames import FIGURE_FILES, METRICS_FILE, TABLE_FILES, predictions_file
 from aufera.files import atomic_write, atomic_write_text
 
-OUR_NAMES = {"network1": "Network1", "network2": "Network2", "fusion": "Fusion"}
 TABLES = {"table1": paper.TABLE1_F1, "table2": paper.TABLE2_ACCURACY}
 PREDICTION_KEYS = (
     "subject",
@@ -72,7 +71,7 @@ def source_label(synthetic: bool | None) -> str:
 def _table_rows(metrics: dict, table: paper.PaperTable) -> tuple[list[str], list[list[str]]]:
     """The header and the 11 rows (10 AUs, Mean) of a table: our three models, then the published columns."""
     metric = "f1" if table.metric == "F1" else "accuracy"
-    header = ["AU"] + [f"{OUR_NAMES[m]} (ours)" for m in MODELS] + [f"{c} (paper)" for c in table.columns]
+    header = ["AU"] + [f"{paper.OWN_COLUMNS[m]} (ours)" for m in MODELS] + [f"{c} (paper)" for c in table.columns]
     rows = []
     for key in (*AU_KEYS, "mean"):
         ours = [f"{metrics[m][metric][key]:.3f}" for m in MODELS]

@@ -60,18 +60,13 @@ def resolve_data_dir(run_dir, data_dir=None) -> Path:
     run_dir = _run_dir(run_dir)
     if data_dir is not None:
         return Path(data_dir)
-    from aufera.config import load_config
+    from aufera.config import load_run_config
 
-    path = run_dir / CONFIG_FILE
-    if not path.is_file():
+    config = load_run_config(run_dir)
+    if config is None:
         raise AuferaError(f"{run_dir}: no {CONFIG_FILE}; pass --data DATASET_DIR")
-    try:
-        config = load_config(run_dir)
-    except ValueError as error:
-        message = str(error)
-        raise AuferaError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     if config.data_dir is None:
-        raise AuferaError(f"{path}: no dataset recorded (data_dir is null); pass --data DATASET_DIR")
+        raise AuferaError(f"{run_dir / CONFIG_FILE}: no dataset recorded (data_dir is null); pass --data DATASET_DIR")
     return Path(config.data_dir)
 
 
@@ -85,18 +80,13 @@ def run_preprocessing(run_dir):
     Raises:
         AuferaError: naming the file, when it is not a valid config.
     """
-    from aufera.config import load_config
+    from aufera.config import load_run_config
     from aufera.preprocessing import Preprocessing
 
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
+    config = load_run_config(run_dir)
+    if config is None:
         return None, None
-    try:
-        preset = load_config(run_dir).model.preset
-    except ValueError as error:
-        message = str(error)
-        raise AuferaError(message if message.startswith(str(path)) else f"{path}: {message}") from None
-    return preset, Preprocessing.of_preset(preset)
+    return config.model.preset, Preprocessing.of_preset(config.model.preset)
 
 
 def resolve_synthetic(data_dir, synthetic: bool | None = None) -> bool | None:

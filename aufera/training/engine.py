@@ -10,9 +10,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aufera.config import TrainConfig, load_config, save_config
+from aufera.config import TrainConfig, load_run_config, save_config
 from aufera.errors import AuferaError
-from aufera.filenames import CHECKPOINTS_DIR, CONFIG_FILE, LOGS_DIR, history_file, model_file
+from aufera.filenames import CHECKPOINTS_DIR, LOGS_DIR, history_file, model_file
 from aufera.files import atomic_write
 from aufera.preprocessing import Preprocessing
 from aufera.training.callbacks import EpochEnd, Progress, tensorboard_callbacks
@@ -230,12 +230,9 @@ class StageRun:
 
 def _check_resume_config(config: TrainConfig, run_dir: Path) -> None:
     """A run directory holding another config cannot be resumed with this one."""
-    if not (run_dir / CONFIG_FILE).is_file():
+    old = load_run_config(run_dir)
+    if old is None:
         return
-    try:
-        old = load_config(run_dir)
-    except ValueError as error:
-        raise AuferaError(f"{run_dir / CONFIG_FILE}: {error}") from None
     old_values, new_values = old.to_flat_dict(), config.to_flat_dict()
     changed = [k for k in new_values if k not in RESUMABLE_CHANGES and old_values[k] != new_values[k]]
     if changed:
