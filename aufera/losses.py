@@ -1,4 +1,4 @@
-"""Losses of He et al. 2019: the multi-label pair cross-entropy (eq. 4) and the view loss (eq. 3).
+"""Losses: He et al. 2019's multi-label pair cross-entropy (eq. 4) and view loss (eq. 3); DRML's sigmoid loss.
 
 Labels follow the aufera contract (`aufera.au`): an AU label is +1 (present),
 -1 (absent) or 0 (unknown); a 2-neuron AU output has index 0 = present and
@@ -163,3 +163,84 @@ def network1_loss(y_true: dict, y_pred: dict, lambda_au: float = 0.5, lambda_vie
     l1 = mean_multilabel_pair_crossentropy(y_true["au"], y_pred["au"])
     l2 = ops.mean(view_crossentropy(y_true["view"], y_pred["view"]))
     return lambda_au * l1 + lambda_view * l2
+
+
+def multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
+    """DRML's multi-label sigmoid cross-entropy with unknown labels, per sample.
+
+    For sample n and AU c with predicted probability p = y_pred[n, c]:
+
+        l_n = - sum_c ( [Y_nc > 0] log p + [Y_nc < 0] log(1 - p) ).
+
+    Labels Y_nc = 0 (unknown) give no loss and no gradient. The mean of l_n
+    over the N samples of a batch is the loss of Zhao et al. 2016, Sec. 3.1:
+    the paper's text and the authors' released Caffe loss both divide by the
+    batch size N, not by the number of known labels, and so does aufera (a
+    batch with many unknown labels weighs less). Probabilities are clipped to
+    [epsilon, 1 - epsilon] before the logs.
+
+    Args:
+        y_true: tensor (N, num_aus) of +1 / -1 / 0, any numeric dtype.
+        y_pred: tensor (N, num_aus) of probabilities (a sigmoid output).
+        epsilon: float. Clip of the probabilities. Defaults to 1e-7.
+
+    Returns:
+        A float tensor (N,).
+
+    References:
+        Zhao, Chu, Zhang 2016, Sec. 3.1 (the loss below Fig. 3).
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    if len(y_pred.shape) != 2:
+        raise ValueError(f"`y_pred` must have shape (N, num_aus). Received: y_pred.shape={y_pred.shape}")
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    if len(y_true.shape) != 2:
+        raise ValueError(f"`y_true` must have shape (N, num_aus). Received: y_true.shape={y_true.shape}")
+    present = ops.cast(ops.equal(y_true, PRESENT), y_pred.dtype)
+    absent = ops.cast(ops.equal(y_true, ABSENT), y_pred.dtype)
+    p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+    return -ops.sum(present * ops.log(p) + absent * ops.log(1.0 - p), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="aufera")
+class MultiLabelSigmoidCrossentropy(keras.losses.Loss):
+    """Keras loss of DRML: `multilabel_sigmoid_crossentropy`, averaged over the batch's samples.
+
+    Args:
+        epsilon: float. Clip of the probabilities. Defaults to 1e-7.
+        reduction: str. Keras loss reduction. Defaults to "sum_over_batch_size".
+        name: str. Defaults to "multilabel_sigmoid_crossentropy".
+        dtype: the loss dtype. Defaults to None (the Keras float type).
+
+    References:
+        Zhao, Chu, Zhang 2016, Sec. 3.1.
+    """
+
+    def __init__(
+        self,
+        epsilon: float = EPSILON,
+        reduction: str = "sum_over_batch_size",
+        name: str = "multilabel_sigmoid_crossentropy",
+        dtype=None,
+    ):
+        if not 0.0 < float(epsilon) < 0.5:
+            raise ValueError(f"`epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        return multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon=self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config["epsilon"] = self.epsilon
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def drml_losses() -> dict:
+    """Compile arguments for DRML (and its ConvNet baseline): the sigmoid cross-entropy on output "au"."""
+    return {"loss": {"au": MultiLabelSigmoidCrossentropy()}}

@@ -26,6 +26,26 @@ def check_fusion_weights(weights, num_models: int) -> tuple[float, ...]:
     return weights
 
 
+def sigmoid_pairs(present) -> np.ndarray:
+    """One-probability AU outputs (N, num_aus), e.g. DRML's sigmoids, as 2-neuron outputs (N, num_aus, 2).
+
+    Index 0 is the present probability p, index 1 is 1 - p, so that a
+    sigmoid model joins eq. (5) like a pair model: alone it decides
+    "present" where p > 0.5, and in a fusion its weight multiplies
+    p - (1 - p) = 2p - 1.
+
+    Args:
+        present: array (N, num_aus) of probabilities in [0, 1].
+
+    Returns:
+        A float64 numpy array (N, num_aus, 2).
+    """
+    present = np.asarray(keras.ops.convert_to_numpy(present), dtype=np.float64)
+    if present.ndim != 2:
+        raise ValueError(f"`present` must have shape (N, num_aus). Received: shape={present.shape}")
+    return np.stack([present, 1.0 - present], axis=-1)
+
+
 def _checked_pairs(outputs, weights) -> tuple[tuple[float, ...], list[np.ndarray]]:
     """The checked weights and the outputs as float64 numpy arrays of one shape (N, num_aus, 2); ValueError if not."""
     if isinstance(outputs, np.ndarray) or not isinstance(outputs, Sequence):

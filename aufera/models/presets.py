@@ -101,23 +101,77 @@ PRESETS: dict[str, dict] = {
 }
 
 
-def preset_names() -> tuple[str, ...]:
-    """Returns the names of the available presets."""
-    return tuple(PRESETS)
+def _drml(*, conv1_filters, conv1_strides, fc_units) -> dict:
+    """The arguments of a `DRML` of the paper's layout: conv1 11x11, an 8x8 region layer, conv4-7 as published."""
+    return {
+        "input_shape": [170, 170, 1],
+        "conv1_filters": conv1_filters,
+        "conv1_kernel_size": 11,
+        "conv1_strides": conv1_strides,
+        "region_layer": True,
+        "grid": [8, 8],
+        "region_kernel_size": 3,
+        "conv_filters": [16, 16, 16, 16],
+        "conv_kernel_sizes": [8, 8, 6, 5],
+        "conv_strides": [1, 1, 2, 1],
+        "fc_units": list(fc_units),
+        "dropout": 0.5,
+    }
 
 
-def get_preset(name: str) -> dict:
-    """Returns a deep copy of the preset `name`.
+# DRML (Zhao, Chu, Zhang 2016). `preprocessing.dataset_size` is the side of the dataset's crops: the
+# network takes random `image_size` crops of them in training and the centre crop in evaluation.
+# `metadata.params`: `drml` and `convnet` (the same network built with region_layer=False), every
+# weight counted (`count_params()`, batch-normalisation moving statistics included).
+DRML_PAPER = {
+    "description": "DRML (Zhao et al. 2016): conv1 32@11x11, 8x8 region layer on 160x160, conv4-7, FC 4096-2048.",
+    "preprocessing": {"image_size": 170, "channels": 1, "scale": 1.0 / 255.0, "mean": "train", "dataset_size": 200},
+    "drml": _drml(conv1_filters=32, conv1_strides=1, fc_units=(4096, 2048)),
+    "metadata": {"params": {"drml": 56_859_914, "convnet": 56_259_850}},
+}
+
+DRML_PRESETS: dict[str, dict] = {
+    "paper": DRML_PAPER,
+    # The same layout at a size that trains in minutes on 2 CPU cores: conv1 with 16 filters and stride 2
+    # (an 80x80 map, 8x8 cells of 10x10), FC 512-256.
+    "cpu-small": _variant(
+        DRML_PAPER,
+        description="DRML small and fast for 2 CPU cores: conv1 16@11x11 stride 2, 8x8 region layer on 80x80, "
+        "FC 512-256.",
+        drml=_drml(conv1_filters=16, conv1_strides=2, fc_units=(512, 256)),
+        metadata={"params": {"drml": 738_858, "convnet": 586_282}},
+    ),
+}
+
+# The model families and their presets: He et al. 2019 (Network1, Network2) and DRML.
+FAMILIES: dict[str, dict[str, dict]] = {"he2019": PRESETS, "drml": DRML_PRESETS}
+
+
+def _family(family: str) -> dict[str, dict]:
+    if family not in FAMILIES:
+        raise ValueError(f"Unknown model family. Available families: {sorted(FAMILIES)}. Received: family={family!r}")
+    return FAMILIES[family]
+
+
+def preset_names(family: str = "he2019") -> tuple[str, ...]:
+    """Returns the names of the available presets of a model family ("he2019" or "drml")."""
+    return tuple(_family(family))
+
+
+def get_preset(name: str, family: str = "he2019") -> dict:
+    """Returns a deep copy of the preset `name` of a model family.
 
     Args:
-        name: str. One of `preset_names()`.
+        name: str. One of `preset_names(family)`.
+        family: str. "he2019" (Network1 and Network2) or "drml". Defaults to "he2019".
 
     Raises:
         ValueError: if there is no preset of that name.
     """
-    if name not in PRESETS:
-        raise ValueError(f"Unknown preset. Available presets: {sorted(PRESETS)}. Received: name={name!r}")
-    return copy.deepcopy(PRESETS[name])
+    presets = _family(family)
+    if name not in presets:
+        raise ValueError(f"Unknown preset. Available presets: {sorted(presets)}. Received: name={name!r}")
+    return copy.deepcopy(presets[name])
 
 
 def split_overrides(overrides: dict) -> tuple[dict, dict]:
