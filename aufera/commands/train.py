@@ -11,10 +11,11 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "train",
-        help="train Network1, then Network2 on its frozen backbone (resumable)",
-        description="Train Network1 (AUs and views), then Network2 on Network1's frozen residual network, keeping "
-        "each network's best epoch by validation mean F1. Rerunning the same command after an interruption "
-        "continues where it stopped.",
+        help="train a model family: Network1 then Network2 (He et al.), or DRML / ConvNet (resumable)",
+        description="Train the networks a config names: He et al. 2019's Network1 (AUs and views), then Network2 "
+        "on Network1's frozen residual network; or DRML (Zhao et al. 2016) or its ConvNet baseline. Each network "
+        "keeps its best epoch by validation mean F1. Rerunning the same command after an interruption continues "
+        "where it stopped.",
     )
     p.add_argument(
         "--config",
@@ -42,11 +43,14 @@ def format_summary(summary: dict) -> str:
     def number(value):
         return "n/a" if value is None else f"{value:.4f}"
 
-    n1, n2 = summary["network1"], summary["network2"]
-    lines = [
-        f"network1: best epoch {n1['best_epoch']}, validation mean F1 {number(n1['val_mean_f1'])}, "
-        f"view accuracy {number(n1['val_view_accuracy'])}",
-        f"network2: best epoch {n2['best_epoch']}, validation mean F1 {number(n2['val_mean_f1'])}",
+    lines = []
+    for stage in summary.get("stages", ("network1", "network2")):
+        row = summary[stage]
+        line = f"{stage}: best epoch {row['best_epoch']}, validation mean F1 {number(row['val_mean_f1'])}"
+        if "val_view_accuracy" in row:
+            line += f", view accuracy {number(row['val_view_accuracy'])}"
+        lines.append(line)
+    lines += [
         f"wall time {summary['wall_seconds']:.1f} s ({summary['replicas']} replica(s), {summary['precision']}); "
         f"run directory {summary['run_dir']}",
     ]

@@ -54,7 +54,7 @@ from aufera.data.augmentation import Augmentation
 from aufera.errors import AuferaError
 from aufera.filenames import MEAN_FILE, PREPARE_REPORT_JSON, TFDS_INFO_FILE
 
-TARGETS = ("network1", "network2")
+TARGETS = ("network1", "network2", "drml")  # "drml": the AU labels only, as "network2"
 DEFAULT_SCALE = 1.0 / 255.0  # the `scale` of every model preset's preprocessing today: uint8 -> [0, 1]
 DEFAULT_SHUFFLE_BUFFER = 10_000
 
@@ -177,22 +177,36 @@ def resolve_augmentation(augment, training: bool) -> Augmentation | None:
     return augment if augment.active else None
 
 
-def _shift_batch(x, seeds, max_shift: int):
-    """Shifts every image of `x` (B, H, W, 1) by its own offset in [-max_shift, max_shift], filling with zeros.
+def _crop_batch(x, seeds, height: int, width: int):
+    """A `height` x `width` crop of every image of `x` (B, H, W, 1) at its own random offset.
 
-    Pads, then gathers whole rows per image (fast contiguous copies), once for
-    the rows and once, after a transpose, for the columns: about twice as fast
-    as gathering single pixels.
+    Gathers whole rows per image (fast contiguous copies), once for the rows
+    and once, after a transpose, for the columns: about twice as fast as
+    gathering single pixels.
     """
-    height, width = x.shape[1], x.shape[2]
     batch = tf.shape(x)[0]
-    padded = tf.pad(x[..., 0], [[0, 0], [max_shift, max_shift], [max_shift, max_shift]])
-    offsets = tf.random.stateless_uniform([2, batch], seed=seeds, minval=0, maxval=2 * max_shift + 1, dtype=tf.int32)
+    spans = (x.shape[1] - height + 1, x.shape[2] - width + 1)
+    if spans[0] != spans[1]:
+        raise ValueError(f"Random crops need as many row as column offsets. Received: {x.shape} -> {height}x{width}")
+    offsets = tf.random.stateless_uniform([2, batch], seed=seeds, minval=0, maxval=spans[0], dtype=tf.int32)
     rows = offsets[0][:, None] + tf.range(height)[None, :]
-    x = tf.transpose(tf.gather(padded, rows, axis=1, batch_dims=1), [0, 2, 1])
+    x = tf.transpose(tf.gather(x[..., 0], rows, axis=1, batch_dims=1), [0, 2, 1])
     cols = offsets[1][:, None] + tf.range(width)[None, :]
     x = tf.transpose(tf.gather(x, cols, axis=1, batch_dims=1), [0, 2, 1])
     return x[..., None]
+
+
+def _shift_batch(x, seeds, max_shift: int):
+    """Shifts every image of `x` (B, H, W, 1) by its own offset in [-max_shift, max_shift], filling with zeros."""
+    height, width = x.shape[1], x.shape[2]
+    padded = tf.pad(x, [[0, 0], [max_shift, max_shift], [max_shift, max_shift], [0, 0]])
+    return _crop_batch(padded, seeds, height, width)
+
+
+def _centre_crop(x, size: int):
+    """The centre `size` x `size` crop of every image of `x` (B, H, W, C) (the top-left one of two equal centres)."""
+    top, left = (x.shape[1] - size) // 2, (x.shape[2] - size) // 2
+    return x[:, top : top + size, left : left + size, :]
 
 
 def _augment_batch(x01, view, seed, augment: Augmentation):
@@ -235,19 +249,40 @@ def decode_example(example: dict, image_shape, keep_meta: bool = False) -> dict:
     return out
 
 
-def make_transform(mean, targets: str = "network1", augment: Augmentation | None = None, scale: float = DEFAULT_SCALE):
+def _check_crop_size(crop_size, image_shape) -> int | None:
+    if crop_size is None:
+        return None
+    side = min(int(image_shape[0]), int(image_shape[1]))
+    if isinstance(crop_size, bool) or int(crop_size) != crop_size or not 1 <= crop_size <= side:
+        raise ValueError(f"`crop_size` must be an integer in [1, {side}]. Received: crop_size={crop_size!r}")
+    return None if crop_size == side and image_shape[0] == image_shape[1] else int(crop_size)
+
+
+def make_transform(
+    mean,
+    targets: str = "network1",
+    augment: Augmentation | None = None,
+    scale: float = DEFAULT_SCALE,
+    crop_size: int | None = None,
+):
     """The batch transform: uint8 batch -> (normalised float32 images, Keras targets).
 
     `x = image * scale - mean * scale` (He et al. 2019, Sec. 4.2, with the
     model preset's `scale` of 1/255: [0, 1]), with optional augmentation
-    (`Augmentation`, whose brightness and contrast clip to [0, 1]). The returned function takes a batch dict
-    (`image` uint8 (B, H, W, 1), `au`, `view`) and, when `augment` is given,
-    a stateless seed of shape (2,).
+    (`Augmentation`, whose brightness and contrast clip to [0, 1]). With
+    `crop_size`, the normalised images are then cut to `crop_size` squares:
+    at a random place per image when augmenting (DRML trains on random 170
+    crops of 200-px faces), in the centre otherwise (evaluation). The
+    returned function takes a batch dict (`image` uint8 (B, H, W, 1), `au`,
+    `view`) and, when `augment` is given, a stateless seed of shape (2,).
+
+    Targets: "network1" `{"au", "view"}`; "network2" and "drml" `{"au"}`.
     """
     if targets not in TARGETS:
         raise ValueError(f"`targets` must be one of {TARGETS}. Received: targets={targets!r}")
     if not float(scale) > 0.0:
         raise ValueError(f"`scale` must be positive. Received: scale={scale!r}")
+    crop_size = _check_crop_size(crop_size, np.shape(mean))
     mean01 = tf.constant(scale_mean(mean, scale))
     divisor = float(_divisor(scale))
 
@@ -260,6 +295,12 @@ def make_transform(mean, targets: str = "network1", augment: Augmentation | None
         x = x01 - mean01
         if augment is not None and augment.max_shift > 0:
             x = _shift_batch(x, shift_seed, augment.max_shift)
+        if crop_size is not None:
+            if augment is not None:
+                crop_seed = tf.random.experimental.stateless_fold_in(shift_seed, 1)
+                x = _crop_batch(x, crop_seed, crop_size, crop_size)
+            else:
+                x = _centre_crop(x, crop_size)
         labels = {"au": tf.cast(batch["au"], tf.float32)}
         if targets == "network1":
             labels["view"] = tf.cast(view, tf.int32)
@@ -389,6 +430,7 @@ def make_dataset(
     drop_remainder: bool = False,
     deterministic: bool | None = None,
     scale: float = DEFAULT_SCALE,
+    crop_size: int | None = None,
 ) -> tf.data.Dataset:
     """A tf.data pipeline of normalised (and, for training, augmented) batches from the TFDS shards.
 
@@ -426,6 +468,9 @@ def make_dataset(
             None: on unless training without a seed. Defaults to None.
         scale: float. Pixel scale, the model preset's `preprocessing.scale`
             (`aufera.preprocessing`). Defaults to 1/255.
+        crop_size: int or None. Cut the images to squares of this side:
+            random crops when augmenting, the centre crop otherwise (the
+            model preset's `Preprocessing.crop_size`). Defaults to None.
 
     Returns:
         A `tf.data.Dataset` of `(image float32 (B, H, W, 1), targets)` with
@@ -451,7 +496,7 @@ def make_dataset(
     batch_size = _check_batch_size(batch_size)
     subjects, exclude_subjects = _check_selection(info, split, subjects, exclude_subjects)
     augment = resolve_augmentation(augment, training)
-    transform = make_transform(info.mean, targets, augment, scale)
+    transform = make_transform(info.mean, targets, augment, scale, crop_size)
     shuffle = training if shuffle is None else bool(shuffle)
     shuffle_files = shuffle if shuffle_files is None else bool(shuffle_files)
     if deterministic is None:
@@ -611,6 +656,7 @@ def dataset_from_arrays(
     drop_remainder: bool = False,
     deterministic: bool | None = None,
     scale: float = DEFAULT_SCALE,
+    crop_size: int | None = None,
 ) -> tf.data.Dataset:
     """The batches of `make_dataset`, gathered from arrays in memory.
 
@@ -642,6 +688,7 @@ def dataset_from_arrays(
         drop_remainder: bool. Defaults to False.
         deterministic: bool or None. As in `make_dataset`. Defaults to None.
         scale: float. As in `make_dataset`. Defaults to 1/255.
+        crop_size: int or None. As in `make_dataset`. Defaults to None.
 
     Returns:
         A `tf.data.Dataset` of `(image, targets)` as `make_dataset`.
@@ -658,7 +705,7 @@ def dataset_from_arrays(
     if mean.shape != arrays.image.shape[1:]:
         raise ValueError(f"`mean` must have the image shape {arrays.image.shape[1:]}. Received: shape={mean.shape}")
     augment = resolve_augmentation(augment, training)
-    transform = make_transform(mean, targets, augment, scale)
+    transform = make_transform(mean, targets, augment, scale, crop_size)
     if deterministic is None:
         deterministic = seed is not None or not training
     n = len(arrays)

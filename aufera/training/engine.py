@@ -1,4 +1,4 @@
-"""The training loop: one stage at a time, resumable, and `train` (Network1, then Network2)."""
+"""The training loop: one stage at a time, resumable, and `train` (the stages of a model family in order)."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ from aufera.training.schedule import learning_rate, plan_epoch, validation_rows
 from aufera.training.state import StageState, write_history
 from aufera.training.validation import validation_scores
 
-STAGES = ("network1", "network2")
+# The stages of each model family, trained in this order: He et al. 2019's Network1 then Network2 on its
+# frozen backbone; DRML (or its ConvNet baseline) in one stage.
+FAMILY_STAGES = {"he2019": ("network1", "network2"), "drml": ("drml",)}
+STAGES = tuple(stage for stages in FAMILY_STAGES.values() for stage in stages)
 # Fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = ("epochs_network1", "epochs_network2", "validation.batch_size")
+RESUMABLE_CHANGES = ("epochs_network1", "epochs_network2", "epochs_drml", "validation.batch_size")
 
 
 @dataclasses.dataclass
@@ -35,19 +38,22 @@ class StageData:
         validation: SplitArrays. The validation split in memory.
         validation_rows: int array. The validation rows used.
         scale: float. Pixel scale of the model preset's preprocessing.
+        crop_size: int or None. Side of the crops the model takes (random in
+            training, centred in validation), or None. Defaults to None.
     """
 
     train: object
     validation: object
     validation_rows: np.ndarray
     scale: float
+    crop_size: int | None = None
 
 
 class StageRun:
-    """Trains one stage (network1 or network2) with per-epoch plans, validation, checkpoints and resume.
+    """Trains one stage (network1, network2 or drml) with per-epoch plans, validation, checkpoints and resume.
 
     Args:
-        stage: str. "network1" or "network2".
+        stage: str. "network1", "network2" or "drml".
         config: TrainConfig.
         run_dir: Path. The run directory.
         data: StageData.
@@ -87,20 +93,26 @@ class StageRun:
 
     def build(self, backbone_source: Path | None):
         """Builds and compiles the stage's model under the strategy scope (or reloads the last checkpoint)."""
-        from aufera.losses import network1_losses, network2_losses
-        from aufera.models import Network1, Network2
+        from aufera.losses import drml_losses, network1_losses, network2_losses
+        from aufera.models import DRML, Network1, Network2
 
+        jit_compile = "auto" if self.config.runtime.jit_compile is None else bool(self.config.runtime.jit_compile)
         with self.strategy.scope():
             if self.state.last:
-                return keras.saving.load_model(self.ckpt_dir / self.state.last, compile=True)
+                model = keras.saving.load_model(self.ckpt_dir / self.state.last, compile=True)
+                model.jit_compile = jit_compile
+                return model
             preset = self.config.model.preset
             if self.stage == "network1":
                 model = Network1.from_preset(preset)
                 losses = network1_losses(self.config.model.lambda_au, self.config.model.lambda_view)
-            else:
+            elif self.stage == "network2":
                 network1 = keras.saving.load_model(backbone_source, compile=False)
                 model = Network2.from_preset(preset, backbone=network1.backbone)
                 losses = network2_losses()
+            else:
+                model = DRML.from_preset(preset, region_layer=self.config.model.region_layer)
+                losses = drml_losses()
             optimizer = self.config.optimizer
             adam = keras.optimizers.Adam(
                 learning_rate=learning_rate(self.config, self.epochs, len(self.data.train.au)),
@@ -108,7 +120,7 @@ class StageRun:
                 beta_2=optimizer.beta_2,
                 epsilon=optimizer.epsilon,
             )
-            model.compile(optimizer=adam, **losses)
+            model.compile(optimizer=adam, jit_compile=jit_compile, **losses)
         return model
 
     # --- the epoch end ---
@@ -155,8 +167,16 @@ class StageRun:
             targets=self.stage,
             indices=self.data.validation_rows,
             scale=self.data.scale,
+            crop_size=self.data.crop_size,
         )
-        outputs = model.predict(data, verbose=0)
+        # Predicted in graph mode, as `aufera evaluate` predicts: XLA speeds up DRML's training step but
+        # slows its forward pass on CPU (docs/benchmarks.md). The predict function is made once, then kept.
+        jit_compile = model.jit_compile
+        model.jit_compile = False
+        try:
+            outputs = model.predict(data, verbose=0)
+        finally:
+            model.jit_compile = jit_compile
         return {k: np.asarray(v, np.float32) for k, v in outputs.items()}
 
     # --- the loop ---
@@ -190,6 +210,7 @@ class StageRun:
                 targets=self.stage,
                 batch_plan=plan,
                 scale=self.data.scale,
+                crop_size=self.data.crop_size,
             )
             callbacks = [EpochEnd(self), keras.callbacks.TerminateOnNaN()]
             callbacks += tensorboard_callbacks(self.run_dir / LOGS_DIR / self.stage)
@@ -252,7 +273,11 @@ def _load_arrays(info, split: str):
 
 
 def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbacks=None) -> dict:
-    """Trains Network1, then Network2 on its frozen backbone, into a run directory (resumable).
+    """Trains the stages of the config's model family into a run directory (resumable).
+
+    He et al. 2019 ("he2019"): Network1, then Network2 on its frozen
+    backbone. DRML ("drml"): DRML, or with `model.region_layer=False` its
+    ConvNet baseline, in one stage named "drml".
 
     Before anything is written, the dataset is checked against the model
     preset's `preprocessing` (image size and channels) and the validation
@@ -270,10 +295,11 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
             checkpointing). Defaults to None.
 
     Returns:
-        A summary dict: `network1` and `network2` (each with `best_epoch`,
-        `val_mean_f1`, `epochs_done`, `epochs_run`, `skipped`; network1 also
-        `val_view_accuracy`), `run_dir`, `data_dir`, `precision`,
-        `replicas` and `wall_seconds`.
+        A summary dict: one entry per stage, `network1` and `network2` or
+        `drml` (each with `best_epoch`, `val_mean_f1`, `epochs_done`,
+        `epochs_run`, `skipped`; network1 also `val_view_accuracy`),
+        `stages` (their names in order), `run_dir`, `data_dir`,
+        `precision`, `replicas` and `wall_seconds`.
 
     Raises:
         AuferaError: on a bad dataset, a dataset of another image size than
@@ -294,7 +320,7 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
     started = time.perf_counter()
     run_dir = Path(run_dir)
     info = load_dataset_info(data_dir)
-    preprocessing = Preprocessing.of_preset(config.model.preset)
+    preprocessing = Preprocessing.of_preset(config.model.preset, config.model.family)
     preprocessing.check_dataset(info.image_shape, info.path, config.model.preset)
     split = config.validation.split
     if split not in info.num_examples:
@@ -307,17 +333,26 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
     train_arrays = _load_arrays(info, "train")
     val_arrays = _load_arrays(info, split)
     rows = validation_rows(len(val_arrays), config.validation.max_examples)
-    data = StageData(train_arrays, val_arrays, rows, float(preprocessing.scale))
+    data = StageData(train_arrays, val_arrays, rows, float(preprocessing.scale), preprocessing.crop_size)
     keras.utils.set_random_seed(int(config.seed))
     previous_policy = keras.mixed_precision.global_policy().name
     strategy = select_strategy()
-    summary = {"run_dir": str(run_dir), "data_dir": config.data_dir, "replicas": strategy.num_replicas_in_sync}
+    stages = FAMILY_STAGES[config.model.family]
+    summary = {
+        "run_dir": str(run_dir),
+        "data_dir": config.data_dir,
+        "replicas": strategy.num_replicas_in_sync,
+        "stages": list(stages),
+    }
     try:
         summary["precision"] = set_precision(config.runtime.mixed_precision)
         common = (config, run_dir, data, strategy, progress, callbacks)
-        summary["network1"] = StageRun("network1", *common).run()
-        keras.utils.set_random_seed(int(config.seed) + 1)
-        summary["network2"] = StageRun("network2", *common).run(backbone_source=run_dir / model_file("network1"))
+        for i, stage in enumerate(stages):
+            # Stage i starts from seed + i (Network2 from seed + 1).
+            if i:
+                keras.utils.set_random_seed(int(config.seed) + i)
+            backbone = run_dir / model_file("network1") if stage == "network2" else None
+            summary[stage] = StageRun(stage, *common).run(backbone_source=backbone)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     summary["wall_seconds"] = time.perf_counter() - started

@@ -32,6 +32,7 @@ HISTORY_COLUMNS = {
         "seconds",
     ],
     "network2": ["epoch", "loss", "val_loss", "val_mean_f1", "seconds"],
+    "drml": ["epoch", "loss", "val_loss", "val_mean_f1", "seconds"],
 }
 
 
@@ -40,7 +41,7 @@ class StageState:
     """Where a stage stands: committed epochs, the files to resume from, the best epoch, the history.
 
     Args:
-        stage: str. "network1" or "network2".
+        stage: str. "network1", "network2" or "drml".
         epochs_done: int. Epochs committed. Defaults to 0.
         last: str or None. File name of the last epoch's model. Defaults to None.
         best: str or None. File name of the best epoch's weights. Defaults to None.

@@ -12,11 +12,13 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
 
     `val_mean_f1` is the mean over AUs of `aufera.metrics.f1_per_au` on the
     decisions of `aufera.models.decision_fusion` with one model (the larger
-    neuron wins); the losses are those of `aufera.losses` (eq. 3 and 4).
+    neuron wins; for DRML's sigmoid outputs: p > 0.5); the losses are those
+    of `aufera.losses` (eq. 3 and 4; DRML's sigmoid cross-entropy).
 
     Args:
-        stage: "network1" or "network2".
-        outputs: dict of model predictions: "au" (N, 10, 2) and, for network1, "view" (N, 9).
+        stage: "network1", "network2" or "drml".
+        outputs: dict of model predictions: "au" (N, 10, 2) ((N, 10) for drml)
+            and, for network1, "view" (N, 9).
         au: array (N, 10) of +1 / -1 / 0.
         view: array (N,) of view indices.
         config: TrainConfig (the loss weights).
@@ -25,12 +27,22 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
         A dict with `val_mean_f1`, `val_loss` and, for network1,
         `val_au_loss`, `val_view_loss` and `val_view_accuracy`.
     """
-    from aufera.losses import mean_multilabel_pair_crossentropy, network1_loss, view_crossentropy
+    from aufera.losses import (
+        mean_multilabel_pair_crossentropy,
+        multilabel_sigmoid_crossentropy,
+        network1_loss,
+        view_crossentropy,
+    )
     from aufera.metrics import f1_per_au, view_accuracy
-    from aufera.models import decision_fusion
+    from aufera.models import decision_fusion, sigmoid_pairs
 
     pred_au = np.asarray(outputs["au"], np.float32)
     au_true = np.asarray(au, np.float32)
+    if stage == "drml":
+        return {
+            "val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([sigmoid_pairs(pred_au)])))),
+            "val_loss": float(np.mean(multilabel_sigmoid_crossentropy(au_true, pred_au))),
+        }
     scores = {"val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([pred_au]))))}
     au_loss = float(mean_multilabel_pair_crossentropy(au_true, pred_au))
     if stage == "network1":
