@@ -1,4 +1,4 @@
-"""`aufera reproduce`: the main job, from videos to the paper's tables.
+"""`aufera reproduce`: the main job, from videos to the paper's tables; and DRML's tables (`--paper drml`).
 
 With no FERA 2017 folder it writes the embedded default data (the synthetic
 corpus), prepares it, trains the `cpu-small` networks, evaluates them and
@@ -7,10 +7,18 @@ it does the same on a licensed FERA 2017 copy with the `paper` preset (a GPU
 expected). Every step resumes: rerunning the same command after an
 interruption continues where it stopped.
 
+`reproduce_drml` (`aufera reproduce --paper drml`) shares the corpus and the
+face cache of the main job in the same OUT, prepares the 200-px dataset
+DRML crops from, trains ConvNet and DRML, evaluates both and measures their
+time per iteration: DRML's Table 2 and Table 4 in shape.
+
 Layout of OUT:
-    corpus/   the synthetic corpus (when no --data-dir)
-    data/     the prepared TFDS dataset
-    run/      the run directory (models, config, history, metrics, tables, figures)
+    corpus/        the synthetic corpus (when no --data-dir)
+    data/          the prepared TFDS datasets (132 px; 200 px for DRML) and the face cache they share
+    run/           the run directory of the main job (models, config, history, metrics, tables, figures)
+    run-convnet/   the ConvNet run of --paper drml
+    run-drml/      the DRML run of --paper drml
+    drml_tables.txt  the tables --paper drml prints
 """
 
 from __future__ import annotations
@@ -38,6 +46,17 @@ def train_overrides(seed: int = 0, quick: bool = False) -> list[str]:
     return [f"seed={seed}", *(QUICK_TRAIN if quick else [])]
 
 
+def _source(out: Path, data_dir, seed: int, quick: bool, workers: int, progress: bool) -> tuple[Path, bool]:
+    """The videos to prepare: `data_dir`, or the synthetic corpus written into OUT/corpus (resumable)."""
+    from aufera.synth.writer import write_corpus
+
+    if data_dir is not None:
+        return Path(data_dir), False
+    source = out / "corpus"
+    write_corpus(source, corpus_config(seed, quick), workers=workers, progress=progress)
+    return source, True
+
+
 def reproduce(
     out, data_dir=None, seed: int = 0, quick: bool = False, workers: int | None = None, progress: bool = True
 ) -> dict:
@@ -63,18 +82,13 @@ def reproduce(
     from aufera.config import resolve_config
     from aufera.data.prepare import prepare
     from aufera.evaluation import evaluate_run
-    from aufera.synth.writer import write_corpus
     from aufera.training import train
 
     out = Path(out)
     workers = workers or default_workers()
     start = time.perf_counter()
-    if data_dir is None:
-        source = out / "corpus"
-        write_corpus(source, corpus_config(seed, quick), workers=workers, progress=progress)
-        preset = SYNTHETIC_PRESET
-    else:
-        source, preset = Path(data_dir), FERA_PRESET
+    source, synthetic_source = _source(out, data_dir, seed, quick, workers, progress)
+    preset = SYNTHETIC_PRESET if synthetic_source else FERA_PRESET
     report = prepare(source, out / "data", workers=workers, progress=progress)
     # Labelled by what prepare found (a synthetic corpus carries its manifest), not by where it came from.
     synthetic = bool(report["synthetic"])
@@ -83,3 +97,148 @@ def reproduce(
     train(config, report["dataset"], run_dir, progress=progress)
     metrics = evaluate_run(run_dir, report["dataset"], synthetic=synthetic)
     return {"metrics": metrics, "synthetic": synthetic, "run_dir": run_dir, "seconds": time.perf_counter() - start}
+
+
+# === DRML (Zhao et al. 2016): ConvNet vs DRML ===
+
+# Training presets (`aufera.config.TRAIN_PRESETS`) of the two networks, on the synthetic corpus and on FERA 2017.
+DRML_SYNTHETIC_PRESETS = {"ConvNet": "convnet-cpu-small", "DRML": "drml-cpu-small"}
+DRML_FERA_PRESETS = {"ConvNet": "convnet", "DRML": "drml"}
+DRML_RUN_DIRS = {"ConvNet": "run-convnet", "DRML": "run-drml"}
+DRML_IMAGE_SIZE = 200  # the side of the dataset DRML takes its 170 crops from
+QUICK_DRML_TRAIN = ["epochs_drml=3", "batch_size=16"]
+DRML_TABLES_FILE = "drml_tables.txt"
+
+
+def iteration_times(config, arrays, steps: int = 5, warmup: int = 2) -> dict:
+    """Milliseconds per training and per test iteration of a config's network, measured here.
+
+    A fresh, untrained network of the config's preset is compiled as
+    `aufera train` compiles it (Adam, XLA as `runtime.jit_compile` says) and
+    trained on `warmup + steps` batches of `config.batch_size` frames of
+    `arrays`; the test iteration is a forward pass in inference mode in
+    graph mode, as `aufera evaluate` predicts. The median of `steps` timed
+    iterations is returned for each (compilation is in the warm-up).
+
+    Args:
+        config: TrainConfig. Of the "drml" family.
+        arrays: SplitArrays. Frames to run on (200-px images).
+        steps: int. Timed iterations. Defaults to 5.
+        warmup: int. Untimed iterations first. Defaults to 2.
+
+    Returns:
+        {"train": ms, "test": ms}.
+    """
+    import keras
+    import numpy as np
+
+    from aufera.data.pipeline import dataset_from_arrays
+    from aufera.losses import drml_losses
+    from aufera.models import DRML
+    from aufera.preprocessing import Preprocessing
+
+    preprocessing = Preprocessing.of_preset(config.model.preset, config.model.family)
+    batch = min(int(config.batch_size), len(arrays))
+    rows = np.arange(batch, dtype=np.int64)
+    data = dataset_from_arrays(
+        arrays,
+        None,
+        batch,
+        training=False,
+        targets="drml",
+        indices=rows,
+        scale=preprocessing.scale,
+        crop_size=preprocessing.crop_size,
+    )
+    images, labels = next(iter(data))
+    model = DRML.from_preset(config.model.preset, region_layer=config.model.region_layer)
+    jit = "auto" if config.runtime.jit_compile is None else bool(config.runtime.jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(config.optimizer.learning_rate), jit_compile=jit, **drml_losses())
+    train_ms = []
+    for _ in range(warmup + steps):
+        started = time.perf_counter()
+        model.train_on_batch(images, labels)
+        train_ms.append(1000.0 * (time.perf_counter() - started))
+    model.jit_compile = False  # predictions in graph mode, as `aufera evaluate` makes them
+    test_ms = []
+    for _ in range(warmup + steps):
+        started = time.perf_counter()
+        model.predict_on_batch(images)
+        test_ms.append(1000.0 * (time.perf_counter() - started))
+    return {"train": float(np.median(train_ms[warmup:])), "test": float(np.median(test_ms[warmup:]))}
+
+
+def machine_label() -> str:
+    """This machine in a few words: CPU model and core count."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
+def reproduce_drml(
+    out, data_dir=None, seed: int = 0, quick: bool = False, workers: int | None = None, progress: bool = True
+) -> dict:
+    """DRML's Table 2 and Table 4 in shape: ConvNet and DRML trained and evaluated, their iteration times.
+
+    Shares OUT with `reproduce` (the corpus and the face cache): after
+    `aufera reproduce`, only the 200-px dataset and the two networks are
+    new work. Resumable like `reproduce`.
+
+    Args:
+        out: str or Path. The output folder.
+        data_dir: str, Path or None. A FERA 2017 copy; None: the synthetic corpus. Defaults to None.
+        seed: int. Seed of the corpus and of the training. Defaults to 0.
+        quick: bool. The smaller corpus and shorter training of smoke runs. Defaults to False.
+        workers: int or None. Worker processes; None: the CPU cores, at most 8.
+        progress: bool. Progress bars. Defaults to True.
+
+    Returns:
+        A dict: `metrics` ("ConvNet", "DRML" -> metrics.json), `times` (as
+        `aufera.evaluation.drml_report.time_rows` takes), `synthetic`,
+        `run_dirs`, `text` (the printed tables, also written to
+        OUT/drml_tables.txt) and `seconds`.
+    """
+    from aufera.config import resolve_config
+    from aufera.data.pipeline import load_split_arrays
+    from aufera.data.prepare import prepare
+    from aufera.evaluation import evaluate_run
+    from aufera.evaluation.drml_report import drml_tables_text
+    from aufera.files import atomic_write_text
+    from aufera.training import train
+
+    out = Path(out)
+    workers = workers or default_workers()
+    start = time.perf_counter()
+    source, synthetic_source = _source(out, data_dir, seed, quick, workers, progress)
+    presets = DRML_SYNTHETIC_PRESETS if synthetic_source else DRML_FERA_PRESETS
+    report = prepare(source, out / "data", image_size=DRML_IMAGE_SIZE, workers=workers, progress=progress)
+    synthetic = bool(report["synthetic"])
+    overrides = [f"seed={seed}", *(QUICK_DRML_TRAIN if quick else [])]
+    metrics, run_dirs, configs = {}, {}, {}
+    arrays = load_split_arrays(report["dataset"], "validation")
+    for name, preset in presets.items():
+        configs[name] = resolve_config(preset, overrides)
+        run_dirs[name] = out / DRML_RUN_DIRS[name]
+        train(configs[name], report["dataset"], run_dirs[name], progress=progress)
+        metrics[name] = evaluate_run(run_dirs[name], report["dataset"], synthetic=synthetic, arrays=arrays)
+    times = {name: iteration_times(config, arrays) for name, config in configs.items()}
+    times.update(batch=configs["DRML"].batch_size, preset=configs["DRML"].model.preset, machine=machine_label())
+    text = drml_tables_text(metrics, times, synthetic)
+    atomic_write_text(out / DRML_TABLES_FILE, text + "\n")
+    return {
+        "metrics": metrics,
+        "times": times,
+        "synthetic": synthetic,
+        "run_dirs": run_dirs,
+        "text": text,
+        "seconds": time.perf_counter() - start,
+    }
