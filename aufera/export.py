@@ -35,12 +35,20 @@ def _outputs_of(model, images):
     return outputs
 
 
+def _as_pairs(au):
+    """An AU output as 2-neuron pairs: (N, num_aus, 2) as it is; DRML's sigmoids (N, num_aus) as [p, 1 - p]."""
+    if len(au.shape) == 2:
+        return keras.ops.stack([au, 1.0 - au], axis=-1)
+    return au
+
+
 def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[float] | None = None) -> str:
     """Writes a SavedModel serving AU (and view) probabilities, fused if several models are given.
 
     Args:
         models: a Keras model with an "au" output of shape (N, num_aus, 2)
-            (and optionally "view"), such as `Network1` or `Network2`, or a
+            (and optionally "view"), such as `Network1` or `Network2`, or of
+            shape (N, num_aus) of sigmoid probabilities, such as `DRML`; or a
             list of such models sharing one input shape, fused with eq. (5).
         export_dir: str or path. Directory to write; must not exist yet or be empty.
         weights: list of floats. Fusion weights, one per model; only with
@@ -78,11 +86,11 @@ def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[
 
     def serve(images):
         first = _outputs_of(models[0], images)
-        result = {"au_present": first["au"][..., 0]}
+        result = {"au_present": _as_pairs(first["au"])[..., 0]}
         if "view" in first:
             result["view"] = first["view"]
         if fusion is not None:
-            pairs = [first["au"]] + [_outputs_of(m, images)["au"] for m in models[1:]]
+            pairs = [_as_pairs(first["au"])] + [_as_pairs(_outputs_of(m, images)["au"]) for m in models[1:]]
             fused = fusion(pairs)
             result["fused_present"] = fused["present"]
             result["fused_decision"] = fused["decision"]

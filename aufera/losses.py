@@ -194,8 +194,15 @@ def multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
     if len(y_pred.shape) != 2:
         raise ValueError(f"`y_pred` must have shape (N, num_aus). Received: y_pred.shape={y_pred.shape}")
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    if len(y_true.shape) != 2:
-        raise ValueError(f"`y_true` must have shape (N, num_aus). Received: y_true.shape={y_true.shape}")
+    if len(y_true.shape) != 2 or y_true.shape[-1] != y_pred.shape[-1]:
+        raise ValueError(
+            f"`y_true` must have shape (N, num_aus) as `y_pred` {tuple(y_pred.shape)}. "
+            f"Received: y_true.shape={tuple(y_true.shape)}"
+        )
+    if None not in (y_true.shape[0], y_pred.shape[0]) and y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(
+            f"`y_true` and `y_pred` must have as many rows. Received shapes: {y_true.shape}, {y_pred.shape}"
+        )
     present = ops.cast(ops.equal(y_true, PRESENT), y_pred.dtype)
     absent = ops.cast(ops.equal(y_true, ABSENT), y_pred.dtype)
     p = ops.clip(y_pred, epsilon, 1.0 - epsilon)

@@ -8,7 +8,12 @@ from keras import ops
 
 def _pair(value, what: str) -> tuple[int, int]:
     """`value` as two positive integers (an int is used for both)."""
-    values = (value, value) if isinstance(value, int) and not isinstance(value, bool) else tuple(value)
+    if isinstance(value, bool):
+        raise ValueError(f"`{what}` must be a positive integer or two of them. Received: {what}={value!r}")
+    try:
+        values = (value, value) if isinstance(value, int) else tuple(value)
+    except TypeError:
+        raise ValueError(f"`{what}` must be a positive integer or two of them. Received: {what}={value!r}") from None
     if len(values) != 2 or any(isinstance(v, bool) or int(v) != v or v < 1 for v in values):
         raise ValueError(f"`{what}` must be a positive integer or two of them. Received: {what}={value!r}")
     return int(values[0]), int(values[1])
@@ -50,8 +55,10 @@ class RegionLayer(keras.layers.Layer):
         kernel_size: int. Side of each cell's convolution (odd). Defaults to 3.
         epsilon: float. Batch-normalisation epsilon. Defaults to 1e-3.
         momentum: float. Momentum of the moving statistics. Defaults to 0.99.
-        kernel_initializer: initializer of one cell's kernel (k, k, C, C),
-            called once per cell. Defaults to "glorot_uniform".
+        kernel_initializer: initializer of one cell's kernel (k, k, C, C).
+            Each cell gets its own draw: a seeded initializer gives cell g
+            the seed + g, an unseeded one a new seed per cell (reproducible
+            under `keras.utils.set_random_seed`). Defaults to "glorot_uniform".
         **kwargs: passed to `keras.layers.Layer` (e.g. `name`).
 
     Raises:
@@ -113,13 +120,28 @@ class RegionLayer(keras.layers.Layer):
         self.beta = self.add_weight(shape=stats, initializer="zeros", name="beta")
         self.moving_mean = self.add_weight(shape=stats, initializer="zeros", name="moving_mean", trainable=False)
         self.moving_variance = self.add_weight(shape=stats, initializer="ones", name="moving_variance", trainable=False)
-        init = self.kernel_initializer
+        cell_initializers = self._cell_initializers(cells)
 
         def kernel_init(shape, dtype=None):
-            return ops.stack([init(shape[1:], dtype=dtype) for _ in range(shape[0])])
+            return ops.stack([init(shape[1:], dtype=dtype) for init in cell_initializers])
 
         self.kernel = self.add_weight(shape=(cells, k, k, channels, channels), initializer=kernel_init, name="kernel")
         self.bias = self.add_weight(shape=stats, initializer="zeros", name="bias")
+
+    def _cell_initializers(self, cells: int) -> list:
+        """One kernel initializer per cell, each drawing its own values.
+
+        A Keras initializer without a seed fixes one when it is made, so the
+        same instance called 64 times would give 64 equal kernels.
+        """
+        init = self.kernel_initializer
+        config = init.get_config()
+        if "seed" not in config:  # deterministic initializers (zeros, ones, constants)
+            return [init] * cells
+        seed = config["seed"]
+        return [
+            type(init).from_config({**config, "seed": None if seed is None else int(seed) + g}) for g in range(cells)
+        ]
 
     # --- the cell layout ---
 
