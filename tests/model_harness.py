@@ -194,8 +194,9 @@ def run_saved_model_test(model, input_data, tmp_path, export: str = "auto", atol
         tmp_path: a directory to write into.
         export: "keras" for `model.export` (the endpoint returns the model's
             outputs), "aufera" for `aufera.export.export_saved_model` (the
-            serving outputs `au_present` = au[..., 0] and, for Network1,
-            `view`), or "auto": "aufera" for models with an "au" output,
+            serving outputs `au_present` = au[..., 0] of 2-neuron outputs,
+            the "au" output itself of sigmoid outputs (N, num_aus), and, for
+            Network1, `view`), or "auto": "aufera" for models with an "au" output,
             "keras" otherwise.
         atol: float. Tolerance on the outputs.
 
@@ -211,7 +212,8 @@ def run_saved_model_test(model, input_data, tmp_path, export: str = "auto", atol
         from aufera.export import export_saved_model
 
         served = tf.saved_model.load(export_saved_model(model, path))
-        want = {"au_present": expected["au"][..., 0]}
+        au = expected["au"]
+        want = {"au_present": au if au.ndim == 2 else au[..., 0]}
         if "view" in expected:
             want["view"] = expected["view"]
     elif export == "keras":

@@ -355,8 +355,9 @@ def test_tiny_drml_model_suite(tmp_path):
         "expected_params": DRML_PRESETS["cpu-small"]["metadata"]["params"]["drml"],
         "expected_output_shape": {"au": (1, NUM_AUS)},
     }
-    # export="keras": the SavedModel serves the whole (N, 10) output (aufera.export assumes 2-neuron outputs).
-    result = run_model_suite(model, images, tmp_path, lambda out: loss(au, out["au"]), export="keras", preset=preset)
+    # The SavedModel of aufera.export serves the whole (N, 10) sigmoid output as `au_present` (it served
+    # au[..., 0], the first AU only, before sigmoid outputs were handled).
+    result = run_model_suite(model, images, tmp_path, lambda out: loss(au, out["au"]), export="aufera", preset=preset)
     assert type(result["reloaded"]) is DRML and type(result["revived"]) is DRML
     assert isinstance(result["reloaded"].get_layer("region2"), RegionLayer)
     # conv1, region (gamma, beta, kernel, bias), pool3_bn (gamma, beta), conv4, conv5, fc8, fc9, au: 2 each.
