@@ -75,11 +75,15 @@ BAD = [
     (["train", "--config", "cpu-small", "--data", "{tmp}", "--out", "{out}", "seed"], "expected key=value, got 'seed'"),
     (["train", "--config", "cpu-small", "--data", "{missing}", "--out", "{out}"], "{missing}: not a prepared"),
     (["train", "--config", "cpu-small", "--data", "{tmp}", "--out", "{out}", "--sampler", "x"], "invalid choice: 'x'"),
+    (["train", "--config", "drml-small", "--data", "{tmp}", "--out", "{out}"], "--config drml-small: Not a training"),
+    (["train", "--config", "drml-cpu-small", "--data", "{tmp}", "--out", "{out}", "model.family=x"], "family='x'"),
+    (["train", "--config", "convnet-cpu-small", "--data", "{tmp}", "--out", "{out}", "model.region_layer=2"], "'2'"),
     (["evaluate", "--run", "{missing}"], "{missing}: run directory not found"),
     (["evaluate", "--run", "{tmp}", "--batch-size", "0"], "argument --batch-size: expected a whole number >= 1, got"),
     (["reproduce", "--out", "{out}", "--seed", "-1"], "argument --seed: expected a whole number >= 0, got '-1'"),
     (["reproduce", "--out", "{out}", "--workers", "0"], "argument --workers: expected a whole number >= 1, got '0'"),
     (["reproduce", "--out", "{out}", "--data-dir", "{missing}"], "--data-dir {missing}: no such folder"),
+    (["reproduce", "--out", "{out}", "--paper", "drml2016"], "argument --paper: invalid choice: 'drml2016'"),
 ]
 
 
@@ -116,3 +120,15 @@ def test_a_command_starts_without_tensorflow_noise(tmp_path):
         len(verbose.stderr.strip().splitlines()) > 1
     )  # TensorFlow was imported and spoke: the check above means something
     assert verbose.stderr.strip().splitlines()[-1] == quiet.stderr.strip()
+
+
+@pytest.mark.parametrize("config", ["drml-cpu-small", "convnet-cpu-small"])
+def test_drml_config_on_a_132_px_dataset_is_one_line_exit_2_and_writes_nothing(tiny_dataset, tmp_path, capsys, config):
+    # DRML takes 170 crops of 200-px faces: the 132-px dataset of He et al.'s networks is refused up front.
+    out = tmp_path / "run"
+    status, err = _run(["train", "--config", config, "--data", str(tiny_dataset), "--out", str(out)], capsys)
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "images of 132x132x1" in lines[0] and "expects 200x200x1" in lines[0] and "--image-size 200" in lines[0]
+    assert not out.exists()
