@@ -51,6 +51,9 @@ SAMPLERS = ("random", "stratified", "momu")
 LR_SCHEDULES = ("constant", "cosine")
 # The model families and the names of their presets (`aufera.models.presets.FAMILIES`, a contract).
 MODEL_FAMILIES = ("he2019", "drml")
+# The stages (trained networks) of each family, in training order; each is saved as `<stage>.keras` in a run
+# directory: He et al. 2019's Network1, then Network2 on its frozen backbone; DRML (or its ConvNet) in one stage.
+FAMILY_STAGES = {"he2019": ("network1", "network2"), "drml": ("drml",)}
 MODEL_PRESETS = ("paper", "cpu-small")
 
 

@@ -36,6 +36,8 @@ CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"
 STATE_FILE = "state.json"
 TABLE_FILES = {"table1": "table1.md", "table2": "table2.md"}
+# The table of a DRML run (F1, accuracy and AUC per AU), in place of Tables 1-2.
+DRML_TABLE_FILE = "table_drml.md"
 FIGURE_FILES = {"view_confusion": "fig7_view_confusion.png", "f1_per_au": "f1_per_au.png"}
 
 

@@ -1,15 +1,21 @@
-"""Evaluation metrics of He et al. 2019: F1 and accuracy per AU (eq. 6), view accuracy and confusion.
+"""Evaluation metrics: F1 and accuracy per AU (He et al. 2019, eq. 6), ROC AUC per AU, view accuracy and confusion.
 
 Labels follow the aufera contract (`aufera.au`): y_true holds +1 (present),
 -1 (absent) or 0 (unknown) per AU; unknown entries are left out of every AU
 metric, AU by AU. Predictions are 0/1 decisions (1 = present), e.g. from
-`aufera.models.decision_fusion`.
+`aufera.models.decision_fusion`; the AUC takes scores instead (larger =
+more likely present, e.g. a present-probability).
 
-Degenerate cases follow scikit-learn with `zero_division=0`: an AU whose
-precision or recall is undefined (no predicted or no true positives) gets
-that term as 0, so its F1 is 0 whenever it has no true positive, and an AU
-with no known label at all gets F1 = 0 and accuracy = 0. The mean over AUs
-includes such AUs.
+Degenerate cases of F1 and accuracy follow scikit-learn with
+`zero_division=0`: an AU whose precision or recall is undefined (no
+predicted or no true positives) gets that term as 0, so its F1 is 0
+whenever it has no true positive, and an AU with no known label at all gets
+F1 = 0 and accuracy = 0. The mean over AUs includes such AUs.
+
+The AUC of an AU without a positive or without a negative known frame is
+undefined: `auc_per_au` gives NaN for it, `auc_undefined_reasons` says why
+("no positives", "no negatives", "no known frames"), and `mean_defined`
+averages the defined values only (never a NaN, never a silent 0).
 
 The numpy functions are for evaluation; `MeanF1OverAUs` is a stateful Keras
 metric for monitoring training and validation.
@@ -122,6 +128,134 @@ def mean_f1(y_true, y_pred) -> float:
 def mean_accuracy(y_true, y_pred) -> float:
     """Mean over AUs of `accuracy_per_au` (the "Mean" row of Table 2)."""
     return float(np.mean(accuracy_per_au(y_true, y_pred)))
+
+
+def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true)
+    scores = np.asarray(scores, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape != scores.shape:
+        raise ValueError(
+            "`y_true` and `scores` must both have shape (N, num_aus). "
+            f"Received: y_true.shape={y_true.shape}, scores.shape={scores.shape}"
+        )
+    bad = ~np.isin(y_true, (PRESENT, ABSENT, UNKNOWN))
+    if bad.any():
+        raise ValueError(f"`y_true` must hold +1, -1 or 0. Received values: {np.unique(y_true[bad]).tolist()}")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError("`scores` must be finite numbers. Received: NaN or infinite values")
+    return y_true, scores
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of `values`, tied values sharing the mean of their ranks (scipy's `rankdata(method='average')`)."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    # Start of each run of equal values, in sorted order; a run spanning ranks a..b gets (a + b) / 2.
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    run_ranks = (starts + 1 + ends) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(run_ranks, ends - starts)
+    return ranks
+
+
+def auc_undefined_reasons(y_true) -> list[str | None]:
+    """Why the AUC of each AU is undefined, or None where it is defined.
+
+    Args:
+        y_true: array (N, num_aus) of +1 / -1 / 0 (0 = unknown, left out).
+
+    Returns:
+        A list of num_aus entries: None (the AU has at least one positive and
+        one negative known frame), "no known frames", "no positives" or
+        "no negatives".
+    """
+    y_true = np.asarray(y_true)
+    if y_true.ndim != 2:
+        raise ValueError(f"`y_true` must have shape (N, num_aus). Received: y_true.shape={y_true.shape}")
+    reasons = []
+    for positives, negatives in zip((y_true == PRESENT).sum(0), (y_true == ABSENT).sum(0), strict=True):
+        if positives == 0 and negatives == 0:
+            reasons.append("no known frames")
+        elif positives == 0:
+            reasons.append("no positives")
+        elif negatives == 0:
+            reasons.append("no negatives")
+        else:
+            reasons.append(None)
+    return reasons
+
+
+def auc_per_au(y_true, scores) -> np.ndarray:
+    """Area under the ROC curve per AU, present = positive, absent = negative, unknown frames left out.
+
+    The AUC of an AU is the probability that a positive frame scores higher
+    than a negative one, ties counting one half: the Mann-Whitney statistic
+    from average ranks, U / (n_pos n_neg), which equals the trapezoid area
+    under the ROC curve (scikit-learn's `roc_auc_score`, ties included).
+    This is the per-AU AUC of Zhao et al. 2016 (DRML) and Chu et al. 2017.
+
+    Args:
+        y_true: array (N, num_aus) of +1 / -1 / 0 (0 = unknown, left out AU by AU).
+        scores: array (N, num_aus) of finite scores, larger = more likely
+            present (e.g. sigmoid or softmax present-probabilities).
+
+    Returns:
+        A float64 array (num_aus,); NaN for an AU without a positive or
+        without a negative known frame (see `auc_undefined_reasons`; average
+        with `mean_defined`).
+
+    Raises:
+        ValueError: on shapes that differ, labels outside {+1, -1, 0}, or a
+            score that is NaN or infinite.
+
+    Examples:
+
+    ```python
+    auc_per_au([[1], [-1], [1], [0]], [[0.9], [0.4], [0.4], [0.1]])  # [0.75]
+    ```
+
+    References:
+        Zhao, Chu, Zhang 2016, Sec. 4 (AUC per AU); Chu, De la Torre, Cohn 2017.
+    """
+    y_true, scores = _check_scores(y_true, scores)
+    out = np.full(y_true.shape[1], np.nan)
+    for k in range(y_true.shape[1]):
+        known = y_true[:, k] != UNKNOWN
+        positive = y_true[known, k] == PRESENT
+        n_pos = int(positive.sum())
+        n_neg = int(positive.size - n_pos)
+        if n_pos == 0 or n_neg == 0:
+            continue
+        ranks = _average_ranks(scores[known, k])
+        u = ranks[positive].sum() - n_pos * (n_pos + 1) / 2.0
+        out[k] = u / (n_pos * n_neg)
+    return out
+
+
+def mean_defined(values) -> float | None:
+    """The mean of the defined (finite) values, or None when none is defined.
+
+    For per-AU metrics with undefined entries (NaN from `auc_per_au`): the
+    undefined AUs are left out of the mean rather than counted as 0, and a
+    mean is never NaN.
+
+    Args:
+        values: array-like of floats, NaN where undefined.
+
+    Returns:
+        A float, or None when no value is finite.
+
+    Examples:
+
+    ```python
+    mean_defined([0.5, float("nan"), 0.7])  # 0.6
+    mean_defined([float("nan")])  # None
+    ```
+    """
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    defined = values[np.isfinite(values)]
+    return float(np.mean(defined)) if defined.size else None
 
 
 def _view_labels(y, num_views: int, what: str) -> np.ndarray:

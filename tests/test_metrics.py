@@ -1,11 +1,11 @@
-"""Tests of aufera.metrics against scikit-learn, unknown labels excluded AU by AU."""
+"""Tests of aufera.metrics against scikit-learn, unknown labels excluded AU by AU (F1, accuracy, AUC, views)."""
 
 import json
 
 import keras
 import numpy as np
 import pytest
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, roc_auc_score
 
 from aufera.au import NUM_AUS, NUM_VIEWS
 from aufera.losses import network1_losses
@@ -13,8 +13,11 @@ from aufera.metrics import (
     MeanF1OverAUs,
     accuracy_per_au,
     au_confusion_counts,
+    auc_per_au,
+    auc_undefined_reasons,
     f1_per_au,
     mean_accuracy,
+    mean_defined,
     mean_f1,
     view_accuracy,
     view_confusion_matrix,
@@ -140,3 +143,74 @@ def test_bad_inputs():
         view_accuracy([9], [0])
     with pytest.raises(ValueError, match="num_aus=0"):
         MeanF1OverAUs(num_aus=0)
+
+
+# --- AUC per AU ---------------------------------------------------------------------------
+
+
+def auc_case(seed, n=80):
+    """Labels with unknowns and scores with many ties; AU 1 has no positive, 2 no negative, 3 no known label."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice([-1, 0, 1], size=(n, NUM_AUS), p=[0.45, 0.2, 0.35])
+    scores = rng.integers(0, 6, size=(n, NUM_AUS)) / 5.0  # 6 levels: ties within and across classes
+    scores[:, 7] = rng.normal(size=n)  # one AU without ties
+    scores[:, 8] = 0.5  # one AU where every score ties: AUC 0.5
+    y_true[:, 1] = np.where(y_true[:, 1] == 1, -1, y_true[:, 1])
+    y_true[:, 2] = np.where(y_true[:, 2] == -1, 1, y_true[:, 2])
+    y_true[:, 3] = 0
+    return y_true, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auc_matches_sklearn_with_ties_and_unknowns(seed):
+    y_true, scores = auc_case(seed)
+    auc = auc_per_au(y_true, scores)
+    assert auc.shape == (NUM_AUS,) and auc.dtype == np.float64
+    for k in range(NUM_AUS):
+        known = y_true[:, k] != 0
+        if k in (1, 2, 3):
+            assert np.isnan(auc[k])
+            continue
+        expected = roc_auc_score((y_true[known, k] == 1).astype(int), scores[known, k])
+        assert auc[k] == pytest.approx(expected, abs=1e-12), k
+    assert auc[8] == 0.5
+    # The unknown frames really are left out: scoring them differently changes nothing.
+    shuffled = scores.copy()
+    shuffled[y_true == 0] = np.random.default_rng(seed + 10).normal(size=int((y_true == 0).sum()))
+    np.testing.assert_array_equal(auc_per_au(y_true, shuffled), auc)
+    assert auc_undefined_reasons(y_true)[:4] == [None, "no positives", "no negatives", "no known frames"]
+    defined = [auc[k] for k in range(NUM_AUS) if k not in (1, 2, 3)]
+    assert mean_defined(auc) == pytest.approx(np.mean(defined), abs=1e-12)
+
+
+def test_auc_hand_example():
+    # AU A: positives score 0.9 and 0.4, negatives 0.4 and 0.1, one unknown frame (score 1.0, left out).
+    # Pairs (positive, negative): (0.9, 0.4) 1, (0.9, 0.1) 1, (0.4, 0.4) a tie 1/2, (0.4, 0.1) 1 -> 3.5 / 4.
+    # AU B: one positive scoring below both negatives -> 0; AU C: no negative -> undefined.
+    y_true = [[1, -1, 1], [-1, 1, 0], [1, -1, 1], [-1, 0, 0], [0, 0, 1]]
+    scores = [[0.9, 0.8, 0.1], [0.4, 0.2, 0.5], [0.4, 0.6, 0.3], [0.1, 0.0, 0.2], [1.0, 0.9, 0.0]]
+    auc = auc_per_au(y_true, scores)
+    assert auc[0] == 0.875 and auc[1] == 0.0 and np.isnan(auc[2])
+    assert auc_undefined_reasons(y_true) == [None, None, "no negatives"]
+    assert mean_defined(auc) == 0.4375
+    # Perfect ranking, reversed ranking.
+    assert auc_per_au([[1], [1], [-1]], [[0.9], [0.8], [0.1]])[0] == 1.0
+    assert auc_per_au([[1], [1], [-1]], [[0.1], [0.2], [0.9]])[0] == 0.0
+
+
+def test_mean_defined_never_gives_nan_or_a_silent_zero():
+    assert mean_defined([0.5, float("nan"), 0.7]) == pytest.approx(0.6)
+    assert mean_defined([float("nan"), float("nan")]) is None
+    assert mean_defined([]) is None
+    assert mean_defined(np.array([1.0])) == 1.0
+
+
+def test_auc_bad_inputs():
+    with pytest.raises(ValueError, match="shape"):
+        auc_per_au(np.zeros((3, 2)), np.zeros((3, 3)))
+    with pytest.raises(ValueError, match=r"\[2\]"):
+        auc_per_au([[2], [1]], [[0.1], [0.2]])
+    with pytest.raises(ValueError, match="finite"):
+        auc_per_au([[1], [-1]], [[0.1], [np.nan]])
+    with pytest.raises(ValueError, match="shape"):
+        auc_undefined_reasons([1, -1])

@@ -1,29 +1,57 @@
-"""`aufera evaluate`: a trained run's metrics, Tables 1-2 beside the paper's, figures and per-frame predictions."""
+"""`aufera evaluate`: a trained run's metrics, tables (Tables 1-2 beside the paper's, AUC), figures, predictions."""
 
 from __future__ import annotations
 
 from aufera.commands import validators as v
-from aufera.filenames import FIGURE_FILES, METRICS_FILE, TABLE_FILES, model_file, predictions_file
+from aufera.filenames import DRML_TABLE_FILE, FIGURE_FILES, METRICS_FILE, TABLE_FILES, model_file, predictions_file
 
 
 def add_parser(subparsers) -> None:
     report = ", ".join([METRICS_FILE, *TABLE_FILES.values(), *FIGURE_FILES.values(), predictions_file("SPLIT")])
-    models = f"{model_file('network1')}, {model_file('network2')}"
+    drml_report = ", ".join([METRICS_FILE, DRML_TABLE_FILE, predictions_file("SPLIT")])
+    models = f"{model_file('network1')} + {model_file('network2')}, or {model_file('drml')}"
     p = subparsers.add_parser(
         "evaluate",
-        help="evaluate a trained run: metrics.json, Tables 1-2 beside the paper's, figures, predictions",
-        description="Evaluate Network1, Network2 and their fusion (eq. 5) of a run directory on a split of the "
-        f"prepared dataset; write {report} into the run directory, and print the tables beside He et al. 2019's.",
+        help="evaluate a trained run: metrics.json (F1, accuracy, AUC), tables beside the paper's, figures, "
+        "predictions",
+        description="Evaluate a run directory on a split of its prepared dataset. A He et al. run: Network1, "
+        f"Network2 and their fusion (eq. 5); writes {report} into the run directory and prints Tables 1-2 beside "
+        "He et al. 2019's and an AUC table. A DRML or ConvNet run (model.family: drml): the model on the centre "
+        f"crop; writes {drml_report} and prints F1, accuracy and AUC per AU. With --with, the models of DRML / "
+        "ConvNet runs join the He run's fusion as 'fusion_all', reported beside the rest.",
     )
     p.add_argument("--run", dest="run_dir", required=True, metavar="RUN_DIR", help=f"run directory with {models}")
     p.add_argument(
         "--data",
         default=None,
         metavar="DATASET_DIR",
-        help="prepared dataset (default: the one the run was trained on, from its config.yaml)",
+        help="prepared dataset of --run (default: the one the run was trained on, from its config.yaml); "
+        "--with runs always use their own recorded dataset",
     )
-    p.add_argument("--split", default="validation", help="split to evaluate (default validation)")
+    p.add_argument("--split", default="validation", help="split to evaluate, of every run (default validation)")
     p.add_argument("--batch-size", type=v.positive_int, default=64, metavar="N", help="images per batch (default 64)")
+    p.add_argument(
+        "--with",
+        dest="with_runs",
+        action="append",
+        default=[],
+        metavar="RUN_DIR",
+        help="a DRML or ConvNet run whose model joins the fusion of --run (a He et al. run) in eq. (5), reported "
+        "as fusion_all; repeat for more runs. Each run is predicted on its own recorded dataset (e.g. 200-px "
+        "faces beside the He run's 132-px ones); the frames of --split are matched by subject, task, view and "
+        "frame and must be the same",
+    )
+    p.add_argument(
+        "--fusion-weights",
+        type=v.non_negative_float,
+        nargs="+",
+        default=None,
+        metavar="W",
+        help="weights of eq. (5), one per model, >= 0, not all 0: without --with, w1 w2 of the Network1 + "
+        "Network2 fusion (default 0.5 0.5); with --with, one per model in the order network1, network2, then "
+        "each --with run, for fusion_all (default equal), while 'fusion' stays Network1 + Network2 with the "
+        "first two weights (0.5 0.5 when both are 0)",
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--synthetic",
@@ -36,13 +64,38 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+def _check_weight_count(args) -> None:
+    """Refuses a --fusion-weights of the wrong length before anything is read (one line, exit 2)."""
+    from aufera.errors import AuferaError
+
+    weights = args.fusion_weights
+    if weights is None:
+        return
+    expected = 2 + len(args.with_runs)
+    if len(weights) != expected:
+        models = "network1, network2" + "".join(f", {path}" for path in args.with_runs)
+        raise AuferaError(f"--fusion-weights: expected {expected} weights ({models}), got {len(weights)}")
+    if sum(weights) <= 0:
+        raise AuferaError(f"--fusion-weights: the weights must not all be 0, got {' '.join(map(str, weights))}")
+
+
 def run(args) -> int:
-    from aufera.evaluation.report import report_files, tables_text
+    _check_weight_count(args)
+    from aufera.evaluation.report import report_files, report_text
     from aufera.evaluation.run import evaluate_run, resolve_data_dir, resolve_synthetic
 
     data_dir = resolve_data_dir(args.run_dir, args.data)
     synthetic = resolve_synthetic(data_dir, args.synthetic)
-    metrics = evaluate_run(args.run_dir, data_dir, args.split, args.batch_size, synthetic=synthetic)
-    print(tables_text(metrics, synthetic, args.split))
-    print(f"report in {args.run_dir}: {', '.join(report_files(args.split).values())}")
+    metrics = evaluate_run(
+        args.run_dir,
+        data_dir,
+        args.split,
+        args.batch_size,
+        synthetic=synthetic,
+        fusion_weights=args.fusion_weights,
+        with_runs=args.with_runs,
+    )
+    print(report_text(metrics, synthetic, args.split))
+    family = "drml" if "drml" in metrics else "he2019"
+    print(f"report in {args.run_dir}: {', '.join(report_files(args.split, family=family).values())}")
     return 0

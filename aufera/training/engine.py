@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aufera.config import TrainConfig, load_run_config, save_config
+from aufera.config import FAMILY_STAGES, TrainConfig, load_run_config, save_config
 from aufera.errors import AuferaError
 from aufera.filenames import CHECKPOINTS_DIR, LOGS_DIR, history_file, model_file
 from aufera.files import atomic_write
@@ -21,9 +21,6 @@ from aufera.training.schedule import learning_rate, plan_epoch, validation_rows
 from aufera.training.state import StageState, write_history
 from aufera.training.validation import validation_scores
 
-# The stages of each model family, trained in this order: He et al. 2019's Network1 then Network2 on its
-# frozen backbone; DRML (or its ConvNet baseline) in one stage.
-FAMILY_STAGES = {"he2019": ("network1", "network2"), "drml": ("drml",)}
 STAGES = tuple(stage for stages in FAMILY_STAGES.values() for stage in stages)
 # Fields that may change between a killed run and its resumption.
 RESUMABLE_CHANGES = ("epochs_network1", "epochs_network2", "epochs_drml", "validation.batch_size")
