@@ -80,6 +80,15 @@ BAD = [
     (["train", "--config", "convnet-cpu-small", "--data", "{tmp}", "--out", "{out}", "model.region_layer=2"], "'2'"),
     (["evaluate", "--run", "{missing}"], "{missing}: run directory not found"),
     (["evaluate", "--run", "{tmp}", "--batch-size", "0"], "argument --batch-size: expected a whole number >= 1, got"),
+    (
+        ["evaluate", "--run", "{tmp}", "--fusion-weights", "0.5", "-1"],
+        "argument --fusion-weights: expected a number >= 0",
+    ),
+    (
+        ["evaluate", "--run", "{tmp}", "--data", "{tmp}", "--with", "{missing}"],
+        "--with {missing}: run directory not found",
+    ),
+    (["evaluate", "--run", "{tmp}", "--fusion-weights", "1"], "--fusion-weights: expected 2 weights"),
     (["reproduce", "--out", "{out}", "--seed", "-1"], "argument --seed: expected a whole number >= 0, got '-1'"),
     (["reproduce", "--out", "{out}", "--workers", "0"], "argument --workers: expected a whole number >= 1, got '0'"),
     (["reproduce", "--out", "{out}", "--data-dir", "{missing}"], "--data-dir {missing}: no such folder"),
