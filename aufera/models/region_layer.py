@@ -176,9 +176,16 @@ class RegionLayer(keras.layers.Layer):
         beta = ops.reshape(ops.cast(self.beta, cells.dtype), shape)
         scale = gamma * ops.rsqrt(variance + self.epsilon)
         activated = ops.relu(cells * scale + (beta - mean * scale))
-        kernel = ops.cast(self.kernel, cells.dtype)
-        bias = ops.cast(self.bias, cells.dtype)
-        convolved = ops.stack([ops.conv(activated[g], kernel[g], padding="same") + bias[g] for g in range(self.cells)])
+        # Unstacked, not indexed: in graph mode the gradient of 64 slices `x[g]` is 64 zero-filled copies of
+        # the whole map, that of `unstack` is one stack.
+        kernels = ops.unstack(ops.cast(self.kernel, cells.dtype), axis=0)
+        biases = ops.unstack(ops.cast(self.bias, cells.dtype), axis=0)
+        convolved = ops.stack(
+            [
+                ops.conv(cell, kernel, padding="same") + bias
+                for cell, kernel, bias in zip(ops.unstack(activated, axis=0), kernels, biases, strict=True)
+            ]
+        )
         return self._from_cells(convolved + cells)
 
     def compute_output_shape(self, input_shape):
