@@ -1,0 +1,142 @@
+"""DRML and ConvNet through `aufera train`: 200-px data, random 170 crops in training, the centre crop in validation."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+
+from aufera.config import resolve_config
+from aufera.data.augmentation import Augmentation
+from aufera.data.pipeline import dataset_from_arrays, load_split_arrays
+from aufera.filenames import history_file, model_file
+from aufera.models import DRML, RegionLayer
+from aufera.training import read_history, train
+
+# Tiny and fast: 3 batches of 8 per epoch, 16 validation frames.
+TINY = ["epochs_drml=2", "batch_size=8", "max_steps_per_epoch=3", "validation.max_examples=16"]
+
+
+@pytest.fixture(scope="module")
+def dataset200(tiny_corpus, tmp_path_factory):
+    """The session's tiny corpus prepared as 200-px crops (DRML's dataset size)."""
+    from aufera.data.prepare import prepare
+
+    return prepare(tiny_corpus, tmp_path_factory.mktemp("tiny200"), image_size=200, workers=1, progress=False)[
+        "dataset"
+    ]
+
+
+@pytest.fixture(scope="module")
+def arrays(dataset200):
+    return load_split_arrays(dataset200, "validation")
+
+
+def _normalised(arrays) -> np.ndarray:
+    return arrays.image.astype(np.float32) / np.float32(255.0) - arrays.mean.astype(np.float32) / np.float32(255.0)
+
+
+def test_evaluation_batches_are_the_centre_crop(arrays):
+    ds = dataset_from_arrays(arrays, None, 16, training=False, targets="drml", crop_size=170)
+    images, labels = next(iter(ds))
+    assert set(labels) == {"au"}
+    expected = _normalised(arrays)[:16, 15:185, 15:185, :]
+    np.testing.assert_allclose(images.numpy(), expected, atol=1e-6)
+
+
+def test_training_batches_are_random_170_windows_possibly_mirrored(arrays):
+    augment = Augmentation(max_shift=0, max_brightness=0.0, max_contrast=0.0, flip=True)
+    rows = np.arange(8)
+    ds = dataset_from_arrays(
+        arrays,
+        None,
+        8,
+        training=True,
+        seed=3,
+        augment=augment,
+        targets="drml",
+        indices=rows,
+        shuffle=False,
+        crop_size=170,
+    )
+    images = next(iter(ds))[0].numpy()
+    assert images.shape == (8, 170, 170, 1)
+    # Flips mirror the face before the (unmirrored) training mean is subtracted, as for every aufera model.
+    pixels = arrays.image[rows].astype(np.float32) / np.float32(255.0)
+    mean = arrays.mean.astype(np.float32) / np.float32(255.0)
+    offsets = []
+    for image, source in zip(images, pixels, strict=True):
+        found = [
+            (top, left, flipped)
+            for flipped in (False, True)
+            for top in range(31)
+            for left in range(31)
+            if np.allclose(
+                image, ((source[:, ::-1] if flipped else source) - mean)[top : top + 170, left : left + 170], atol=1e-6
+            )
+        ]
+        assert found, "a training image is no 170x170 window of its 200-px face"
+        offsets.append(found[0])
+    # Random places: not all at the centre, not all the same.
+    assert len({o[:2] for o in offsets}) > 1 and any(o[:2] != (15, 15) for o in offsets)
+
+
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.fired = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def drml_run(dataset200, tmp_path_factory):
+    """A drml-cpu-small run (XLA) killed after its first epoch, then resumed to the end."""
+    run_dir = tmp_path_factory.mktemp("drml") / "run"
+    config = resolve_config("drml-cpu-small", TINY)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, dataset200, run_dir, progress=False, callbacks=[KillAfterFirstEpoch()])
+    killed = json.loads((run_dir / "checkpoints" / "drml" / "state.json").read_text())
+    summary = train(config, dataset200, run_dir, progress=False)
+    return {"dir": run_dir, "config": config, "killed": killed, "summary": summary}
+
+
+def test_drml_trains_resumes_and_keeps_its_best_epoch(drml_run, arrays):
+    assert drml_run["killed"]["epochs_done"] == 1
+    summary = drml_run["summary"]
+    assert summary["stages"] == ["drml"] and summary["drml"]["epochs_done"] == 2
+    assert summary["drml"]["epochs_run"] == 1  # the resumed run trained only the second epoch
+    history = read_history(drml_run["dir"] / history_file("drml"))
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert all(np.isfinite(row["loss"]) and np.isfinite(row["val_loss"]) for row in history)
+
+    # The saved model is the best epoch, and its validation F1 is recomputed here from its own predictions.
+    model = keras.saving.load_model(drml_run["dir"] / model_file("drml"), safe_mode=True)
+    assert isinstance(model, DRML) and model.region_layer
+    assert any(isinstance(layer, RegionLayer) for layer in model.layers)
+    rows = np.unique(np.linspace(0, len(arrays) - 1, 16).round().astype(np.int64))
+    images = _normalised(arrays)[rows, 15:185, 15:185, :]
+    present = model.predict(images, verbose=0)["au"]
+    truth = arrays.au[rows]
+    f1s = []
+    for au in range(truth.shape[1]):
+        known = truth[:, au] != 0
+        f1s.append(f1_score(truth[known, au] > 0, present[known, au] > 0.5, zero_division=0))
+    best = max(history, key=lambda row: row["val_mean_f1"])
+    assert summary["drml"]["best_epoch"] == best["epoch"]
+    assert np.mean(f1s) == pytest.approx(best["val_mean_f1"], abs=1e-6)
+
+
+def test_convnet_config_trains_the_network_without_the_region_layer(dataset200, tmp_path):
+    config = resolve_config("convnet-cpu-small", [*TINY, "epochs_drml=1", "runtime.jit_compile=false"])
+    summary = train(config, dataset200, tmp_path / "run", progress=False)
+    assert summary["drml"]["epochs_done"] == 1
+    model = keras.saving.load_model(tmp_path / "run" / model_file("drml"), safe_mode=True)
+    assert not model.region_layer and not any(isinstance(layer, RegionLayer) for layer in model.layers)
+    assert model.count_params() == 586_282
