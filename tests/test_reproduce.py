@@ -28,3 +28,35 @@ def test_reproduce_runs_every_step_and_prints_both_tables(tmp_path, monkeypatch,
     assert "0.817" in printed  # He et al. Table 2, fusion mean accuracy
     assert f"{written['fusion']['f1']['mean']:.3f}" in printed
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == written  # same models, same numbers
+
+
+def test_reproduce_drml_shares_the_corpus_and_prints_both_drml_tables(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(rep, "QUICK_SYNTH", {"train_subjects": 2, "valid_subjects": 1, "tasks": 1, "frames": 4})
+    monkeypatch.setattr(
+        rep,
+        "QUICK_DRML_TRAIN",
+        ["epochs_drml=1", "max_steps_per_epoch=2", "batch_size=4", "runtime.jit_compile=false"],
+    )
+    result = rep.reproduce_drml(tmp_path, seed=1, quick=True, workers=1, progress=False)
+    assert result["synthetic"] is True and set(result["metrics"]) == {"ConvNet", "DRML"}
+    for name, folder in (("ConvNet", "run-convnet"), ("DRML", "run-drml")):
+        assert result["run_dirs"][name] == tmp_path / folder
+        written = json.loads((tmp_path / folder / "metrics.json").read_text())
+        assert written["model"] == name and written == result["metrics"][name]
+        assert result["times"][name]["train"] > 0 and result["times"][name]["test"] > 0
+    assert (tmp_path / "data" / "fera2017" / "200").is_dir() and (tmp_path / "corpus" / "groundtruth").is_dir()
+    text = (tmp_path / rep.DRML_TABLES_FILE).read_text()
+    assert text.strip() == result["text"]
+    # Ours per AU beside the paper's means (Table 2) and its K40c times (Table 4).
+    drml = result["metrics"]["DRML"]["drml"]
+    assert f"{drml['f1']['AU1']:.3f}" in text and "0.483" in text and "0.560" in text
+    assert "19.1" in text and "6.4" in text and "2.98x" in text
+    ratio = result["times"]["DRML"]["train"] / result["times"]["ConvNet"]["train"]
+    assert f"{ratio:.2f}x" in text
+    # The command prints the same tables; the rerun reuses the finished runs.
+    capsys.readouterr()
+    argv = ["reproduce", "--paper", "drml", "--out", str(tmp_path), "--seed", "1", "--quick", "--workers", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "ConvNet vs DRML" in printed and "Table 4" in printed
+    assert json.loads((tmp_path / "run-drml" / "metrics.json").read_text()) == result["metrics"]["DRML"]
