@@ -65,6 +65,19 @@ def run_command(prog: str, run, args) -> int:
     return status if isinstance(status, int) else 0
 
 
+def run_script(prog: str, parser, run, argv=None) -> int:
+    """Parses `argv` with `parser`, then `run_command`: the `main` of a script (the examples); exit status 2 on bad input.
+
+    A bad argument is the one line the parser prints (an `OneLineParser`)
+    and status 2; an `AuferaError` from `run` likewise.
+    """
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # a bad argument: one line printed, status 2
+        return exit_.code
+    return run_command(prog, run, args)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

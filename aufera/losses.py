@@ -76,8 +76,32 @@ def view_crossentropy(y_true, y_pred):
     return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=False)
 
 
+class _ClippedLoss(keras.losses.Loss):
+    """A Keras loss with an `epsilon` clip of the probabilities; subclasses give `function` and their name."""
+
+    function = None
+
+    def __init__(self, epsilon: float, reduction: str, name: str, dtype):
+        if not 0.0 < float(epsilon) < 0.5:
+            raise ValueError(f"`epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        return type(self).function(y_true, y_pred, epsilon=self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config["epsilon"] = self.epsilon
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
 @keras.saving.register_keras_serializable(package="aufera")
-class MultiLabelPairCrossentropy(keras.losses.Loss):
+class MultiLabelPairCrossentropy(_ClippedLoss):
     """Keras loss for the 2-neuron AU outputs: eq. (4) with unknown labels ignored.
 
     `loss(y_true, y_pred)` with y_true (N, num_aus) in {+1, -1, 0} and y_pred
@@ -107,22 +131,9 @@ class MultiLabelPairCrossentropy(keras.losses.Loss):
         name: str = "multilabel_pair_crossentropy",
         dtype=None,
     ):
-        if not 0.0 < float(epsilon) < 0.5:
-            raise ValueError(f"`epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.epsilon = float(epsilon)
+        super().__init__(epsilon, reduction, name, dtype)
 
-    def call(self, y_true, y_pred):
-        return multilabel_pair_crossentropy(y_true, y_pred, epsilon=self.epsilon)
-
-    def get_config(self):
-        config = super().get_config()
-        config["epsilon"] = self.epsilon
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    function = staticmethod(multilabel_pair_crossentropy)
 
 
 def network1_losses(lambda_au: float = 0.5, lambda_view: float = 0.5) -> dict:
@@ -210,7 +221,7 @@ def multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
 
 
 @keras.saving.register_keras_serializable(package="aufera")
-class MultiLabelSigmoidCrossentropy(keras.losses.Loss):
+class MultiLabelSigmoidCrossentropy(_ClippedLoss):
     """Keras loss of DRML: `multilabel_sigmoid_crossentropy`, averaged over the batch's samples.
 
     Args:
@@ -230,22 +241,9 @@ class MultiLabelSigmoidCrossentropy(keras.losses.Loss):
         name: str = "multilabel_sigmoid_crossentropy",
         dtype=None,
     ):
-        if not 0.0 < float(epsilon) < 0.5:
-            raise ValueError(f"`epsilon` must be in (0, 0.5). Received: epsilon={epsilon!r}")
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-        self.epsilon = float(epsilon)
+        super().__init__(epsilon, reduction, name, dtype)
 
-    def call(self, y_true, y_pred):
-        return multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon=self.epsilon)
-
-    def get_config(self):
-        config = super().get_config()
-        config["epsilon"] = self.epsilon
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    function = staticmethod(multilabel_sigmoid_crossentropy)
 
 
 def drml_losses() -> dict:

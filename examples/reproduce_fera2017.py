@@ -49,7 +49,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from aufera.cli import OneLineParser, run_command  # noqa: E402
+from aufera.cli import OneLineParser, run_script  # noqa: E402
 from aufera.commands import validators  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
 from aufera.reproduce import FERA_PRESET, SYNTHETIC_PRESET, corpus_config  # noqa: E402
@@ -168,11 +168,7 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     """Parses the arguments and runs the example; returns the exit status (2 on bad input)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_:  # a bad argument: one line printed, status 2
-        return exit_.code
-    return run_command(PROG, run, args)
+    return run_script(PROG, build_parser(), run, argv)
 
 
 if __name__ == "__main__":

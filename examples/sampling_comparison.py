@@ -55,7 +55,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from aufera.au import AU_KEYS  # noqa: E402
-from aufera.cli import OneLineParser, run_command  # noqa: E402
+from aufera.cli import OneLineParser, run_script  # noqa: E402
 from aufera.commands import validators  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
 from aufera.evaluation.text_table import aligned_table  # noqa: E402
@@ -274,11 +274,7 @@ def run(args) -> dict:
 
 def main(argv=None) -> int:
     """Parses the arguments and runs the comparison; returns the exit status (2 on bad input)."""
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exit_:  # a bad argument: one line printed, status 2
-        return exit_.code
-    return run_command(PROG, run, args)
+    return run_script(PROG, build_parser(), run, argv)
 
 
 if __name__ == "__main__":

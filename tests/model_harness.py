@@ -48,6 +48,19 @@ TINY_BACKBONE = {
 # --- helpers ------------------------------------------------------------------------
 
 
+class KillAfterFirstEpoch(keras.callbacks.Callback):
+    """A training callback that simulates a kill at the end of the first epoch (after its checkpoint)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fired = False
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
+
+
 def to_numpy(outputs):
     """Outputs (a tensor, or a dict / list of them) as numpy arrays, same structure."""
     return keras.tree.map_structure(lambda t: np.asarray(keras.ops.convert_to_numpy(t)), outputs)

@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from model_harness import KillAfterFirstEpoch
 from sklearn.metrics import f1_score
 
 from aufera.config import resolve_config
@@ -82,17 +83,6 @@ def test_training_batches_are_random_170_windows_possibly_mirrored(arrays):
         offsets.append(found[0])
     # Random places: not all at the centre, not all the same.
     assert len({o[:2] for o in offsets}) > 1 and any(o[:2] != (15, 15) for o in offsets)
-
-
-class KillAfterFirstEpoch(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.fired = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.fired:
-            self.fired = True
-            raise KeyboardInterrupt
 
 
 @pytest.fixture(scope="module")

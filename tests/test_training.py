@@ -9,6 +9,7 @@ import math
 import keras
 import numpy as np
 import pytest
+from model_harness import KillAfterFirstEpoch
 
 from aufera.commands import train as train_command
 from aufera.config import TRAIN_PRESETS, TrainConfig, load_config, resolve_config, save_config
@@ -114,19 +115,6 @@ def test_learning_rate_is_constant_or_a_cosine_over_the_stage():
 def dataset(tiny_dataset):
     """The session's tiny prepared dataset (tests/conftest.py): 72 training and 36 validation frames."""
     return tiny_dataset
-
-
-class KillAfterFirstEpoch(keras.callbacks.Callback):
-    """Simulates a kill at the end of Network1's first epoch (after its checkpoint)."""
-
-    def __init__(self):
-        super().__init__()
-        self.fired = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        if not self.fired:
-            self.fired = True
-            raise KeyboardInterrupt
 
 
 class CountEpochs(keras.callbacks.Callback):
