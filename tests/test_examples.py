@@ -107,6 +107,42 @@ def test_reproduce_missing_data_dir_is_one_line_and_status_2(repro, tmp_path, ca
     assert capsys.readouterr().err == f"reproduce_fera2017: error: --data-dir {missing}: not a folder\n"
 
 
+# === drml_region_layer: arguments, settings, the hand check of the region layer ===
+
+
+@pytest.fixture(scope="module")
+def drml_example():
+    return _load("drml_region_layer")
+
+
+def test_drml_example_settings_are_those_of_aufera_reproduce(drml_example):
+    from aufera import reproduce as rep
+
+    args = drml_example.build_parser().parse_args([])
+    assert (args.out, args.seed, args.quick, args.data_dir) == ("drml_example", 0, False, None)
+    assert drml_example.DRML_SYNTHETIC_PRESETS is rep.DRML_SYNTHETIC_PRESETS
+    assert drml_example.QUICK_DRML_TRAIN is rep.QUICK_DRML_TRAIN and drml_example.DRML_IMAGE_SIZE == 200
+
+
+def test_drml_example_checks_the_region_layer_cell_by_cell(drml_example):
+    assert drml_example.check_region_layer() < 1e-5
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "-1"], "drml_region_layer: error: argument --seed: expected a whole number >= 0, got '-1'"),
+        (["--data-dir", "{missing}"], "drml_region_layer: error: --data-dir {missing}: not a folder"),
+    ],
+)
+def test_drml_example_bad_input_is_one_line_and_status_2(drml_example, tmp_path, capsys, argv, message):
+    argv = [a.format(missing=tmp_path / "none") for a in argv]
+    assert drml_example.main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(missing=tmp_path / "none")) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 # === sampling_comparison: arguments and configs ===
 
 
