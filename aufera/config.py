@@ -75,6 +75,10 @@ class ModelConfig:
             ("paper" or "cpu-small"). Defaults to "cpu-small".
         region_layer: bool. DRML only: with the region layer (DRML) or
             without (the ConvNet baseline). Defaults to True.
+        grid: int or None. DRML only: cells per side of the region layer's
+            square grid; it must divide the side of conv1's map (160 in the
+            paper preset, 80 in cpu-small). None keeps the preset's (8,
+            i.e. 8x8). Unused by the ConvNet baseline. Defaults to None.
         lambda_au: float. He et al.: weight of the AU loss L1 in eq. (3) (paper: 0.5). Defaults to 0.5.
         lambda_view: float. He et al.: weight of the view loss L2 in eq. (3) (paper: 0.5). Defaults to 0.5.
     """
@@ -82,6 +86,7 @@ class ModelConfig:
     family: str = "he2019"
     preset: str = "cpu-small"
     region_layer: bool = True
+    grid: int | None = None
     lambda_au: float = 0.5
     lambda_view: float = 0.5
 
@@ -90,6 +95,10 @@ class ModelConfig:
             raise ValueError(f"`model.family` must be one of {MODEL_FAMILIES}. Received: family={self.family!r}")
         if self.preset not in MODEL_PRESETS:
             raise ValueError(f"`model.preset` must be one of {MODEL_PRESETS}. Received: preset={self.preset!r}")
+        if self.grid is not None:
+            _check_int(self, "grid", minimum=1)
+            if self.family != "drml":
+                raise ValueError(f"`model.grid` is DRML's (model.family=drml). Received: family={self.family!r}")
         for name in ("lambda_au", "lambda_view"):
             if not float(getattr(self, name)) >= 0.0:
                 raise ValueError(f"`{name}` must be non-negative. Received: {name}={getattr(self, name)!r}")

@@ -129,13 +129,11 @@ def iteration_times(config, arrays, steps: int = 5, warmup: int = 2) -> dict:
     Returns:
         {"train": ms, "test": ms}.
     """
-    import keras
     import numpy as np
 
     from aufera.data.pipeline import dataset_from_arrays
-    from aufera.losses import drml_losses
-    from aufera.models import DRML
     from aufera.preprocessing import Preprocessing
+    from aufera.training.engine import compiled_stage_model
 
     preprocessing = Preprocessing.of_preset(config.model.preset, config.model.family)
     batch = min(int(config.batch_size), len(arrays))
@@ -151,9 +149,7 @@ def iteration_times(config, arrays, steps: int = 5, warmup: int = 2) -> dict:
         crop_size=preprocessing.crop_size,
     )
     images, labels = next(iter(data))
-    model = DRML.from_preset(config.model.preset, region_layer=config.model.region_layer)
-    jit = "auto" if config.runtime.jit_compile is None else bool(config.runtime.jit_compile)
-    model.compile(optimizer=keras.optimizers.Adam(config.optimizer.learning_rate), jit_compile=jit, **drml_losses())
+    model = compiled_stage_model(config, "drml", len(arrays))
     train_ms = []
     for _ in range(warmup + steps):
         started = time.perf_counter()

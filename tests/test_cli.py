@@ -78,6 +78,11 @@ BAD = [
     (["train", "--config", "drml-small", "--data", "{tmp}", "--out", "{out}"], "--config drml-small: Not a training"),
     (["train", "--config", "drml-cpu-small", "--data", "{tmp}", "--out", "{out}", "model.family=x"], "family='x'"),
     (["train", "--config", "convnet-cpu-small", "--data", "{tmp}", "--out", "{out}", "model.region_layer=2"], "'2'"),
+    (
+        ["train", "--config", "drml-cpu-small", "--data", "{tmp}", "--out", "{out}", "model.grid=7"],
+        "model.grid=7: DRML: the region layer's 80x80 map (conv1 11x11 stride 2 on 170x170) cannot be cut into a 7x7",
+    ),
+    (["train", "--config", "cpu-small", "--data", "{tmp}", "--out", "{out}", "model.grid=4"], "`model.grid` is DRML"),
     (["evaluate", "--run", "{missing}"], "{missing}: run directory not found"),
     (["evaluate", "--run", "{tmp}", "--batch-size", "0"], "argument --batch-size: expected a whole number >= 1, got"),
     (

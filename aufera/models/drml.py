@@ -22,6 +22,39 @@ def _int_list(value, what: str, length: int | None = None) -> list[int]:
     return values
 
 
+def check_region_grid(input_shape, conv1_kernel_size: int, conv1_strides: int, grid) -> tuple[int, int]:
+    """The side lengths of conv1's map (where the region layer works), checked against the grid.
+
+    conv1 has no padding: a side of n pixels gives (n - kernel) // stride + 1.
+
+    Args:
+        input_shape: 3 ints. (H, W, C) of the network's input.
+        conv1_kernel_size: int.
+        conv1_strides: int.
+        grid: int or 2 ints. Cells of the region layer.
+
+    Returns:
+        (height, width) of conv1's map.
+
+    Raises:
+        ValueError: one line naming the map's shape and the grid, when the
+            grid does not divide the map (or conv1 does not fit the input).
+    """
+    grid = _pair(grid, "grid")
+    height, width = ((int(n) - int(conv1_kernel_size)) // int(conv1_strides) + 1 for n in input_shape[:2])
+    if height < 1 or width < 1:
+        raise ValueError(
+            f"DRML: conv1 ({conv1_kernel_size}x{conv1_kernel_size}) does not fit an input of shape {tuple(input_shape)}"
+        )
+    if height % grid[0] or width % grid[1]:
+        raise ValueError(
+            f"DRML: the region layer's {height}x{width} map (conv1 {conv1_kernel_size}x{conv1_kernel_size} stride "
+            f"{conv1_strides} on {input_shape[0]}x{input_shape[1]}) cannot be cut into a {grid[0]}x{grid[1]} grid "
+            f"(the map's sides must be multiples of the grid)"
+        )
+    return height, width
+
+
 @keras.saving.register_keras_serializable(package="aufera")
 class DRML(keras.Model):
     """DRML: conv1, the region layer, max pooling, four convolutions, two FC layers, one sigmoid per AU.
@@ -103,6 +136,8 @@ class DRML(keras.Model):
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
         num_aus = _int_list([num_aus], "num_aus")[0]
+        if region_layer:
+            check_region_grid(input_shape, conv1[1], conv1[2], grid)
 
         # === Functional Model ===
         inputs = keras.Input(shape=tuple(input_shape), name="images")

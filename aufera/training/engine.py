@@ -46,6 +46,75 @@ class StageData:
     crop_size: int | None = None
 
 
+def jit_compile_setting(config: TrainConfig):
+    """The `jit_compile` argument of `Model.compile` for a config: "auto" when `runtime.jit_compile` is None."""
+    return "auto" if config.runtime.jit_compile is None else bool(config.runtime.jit_compile)
+
+
+def drml_arguments(config: TrainConfig) -> dict:
+    """The `DRML.from_preset` overrides a config of the "drml" family asks for (`region_layer`, `grid`)."""
+    arguments = {"region_layer": bool(config.model.region_layer)}
+    if config.model.grid is not None:
+        arguments["grid"] = [int(config.model.grid)] * 2
+    return arguments
+
+
+def check_drml_grid(config: TrainConfig) -> None:
+    """Raises AuferaError (one line) when a DRML config's grid does not divide its region layer's map."""
+    from aufera.models.drml import check_region_grid
+    from aufera.models.presets import get_preset
+
+    if config.model.family != "drml" or not config.model.region_layer:
+        return
+    args = {**get_preset(config.model.preset, family="drml")["drml"], **drml_arguments(config)}
+    try:
+        check_region_grid(args["input_shape"], args["conv1_kernel_size"], args["conv1_strides"], args["grid"])
+    except ValueError as error:
+        raise AuferaError(f"model.grid={config.model.grid}: {error}") from None
+
+
+def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backbone_source=None):
+    """A fresh model of one stage, compiled as `aufera train` compiles it.
+
+    Network1, Network2 (on the frozen backbone of the Network1 saved at
+    `backbone_source`) or DRML / ConvNet, built from the config's model
+    preset, with the stage's losses, Adam with the config's learning-rate
+    schedule over the stage's epochs of `train_size` frames, and XLA as
+    `runtime.jit_compile` says. Call it inside the strategy's scope.
+
+    Args:
+        config: TrainConfig.
+        stage: str. "network1", "network2" or "drml".
+        train_size: int. Training frames per epoch (for the schedule).
+        backbone_source: str or Path. The saved Network1, for "network2" only.
+    """
+    from aufera.losses import drml_losses, network1_losses, network2_losses
+    from aufera.models import DRML, Network1, Network2
+
+    preset = config.model.preset
+    if stage == "network1":
+        model = Network1.from_preset(preset)
+        losses = network1_losses(config.model.lambda_au, config.model.lambda_view)
+    elif stage == "network2":
+        network1 = keras.saving.load_model(backbone_source, compile=False)
+        model = Network2.from_preset(preset, backbone=network1.backbone)
+        losses = network2_losses()
+    elif stage == "drml":
+        model = DRML.from_preset(preset, **drml_arguments(config))
+        losses = drml_losses()
+    else:
+        raise ValueError(f"Unknown stage. Expected one of network1, network2, drml. Received: stage={stage!r}")
+    optimizer = config.optimizer
+    adam = keras.optimizers.Adam(
+        learning_rate=learning_rate(config, int(getattr(config, f"epochs_{stage}")), train_size),
+        beta_1=optimizer.beta_1,
+        beta_2=optimizer.beta_2,
+        epsilon=optimizer.epsilon,
+    )
+    model.compile(optimizer=adam, jit_compile=jit_compile_setting(config), **losses)
+    return model
+
+
 class StageRun:
     """Trains one stage (network1, network2 or drml) with per-epoch plans, validation, checkpoints and resume.
 
@@ -90,35 +159,12 @@ class StageRun:
 
     def build(self, backbone_source: Path | None):
         """Builds and compiles the stage's model under the strategy scope (or reloads the last checkpoint)."""
-        from aufera.losses import drml_losses, network1_losses, network2_losses
-        from aufera.models import DRML, Network1, Network2
-
-        jit_compile = "auto" if self.config.runtime.jit_compile is None else bool(self.config.runtime.jit_compile)
         with self.strategy.scope():
             if self.state.last:
                 model = keras.saving.load_model(self.ckpt_dir / self.state.last, compile=True)
-                model.jit_compile = jit_compile
+                model.jit_compile = jit_compile_setting(self.config)
                 return model
-            preset = self.config.model.preset
-            if self.stage == "network1":
-                model = Network1.from_preset(preset)
-                losses = network1_losses(self.config.model.lambda_au, self.config.model.lambda_view)
-            elif self.stage == "network2":
-                network1 = keras.saving.load_model(backbone_source, compile=False)
-                model = Network2.from_preset(preset, backbone=network1.backbone)
-                losses = network2_losses()
-            else:
-                model = DRML.from_preset(preset, region_layer=self.config.model.region_layer)
-                losses = drml_losses()
-            optimizer = self.config.optimizer
-            adam = keras.optimizers.Adam(
-                learning_rate=learning_rate(self.config, self.epochs, len(self.data.train.au)),
-                beta_1=optimizer.beta_1,
-                beta_2=optimizer.beta_2,
-                epsilon=optimizer.epsilon,
-            )
-            model.compile(optimizer=adam, jit_compile=jit_compile, **losses)
-        return model
+            return compiled_stage_model(self.config, self.stage, len(self.data.train.au), backbone_source)
 
     # --- the epoch end ---
 
@@ -316,6 +362,7 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    check_drml_grid(config)
     info = load_dataset_info(data_dir)
     preprocessing = Preprocessing.of_preset(config.model.preset, config.model.family)
     preprocessing.check_dataset(info.image_shape, info.path, config.model.preset)
