@@ -5,8 +5,9 @@ The same job as `aufera reproduce --paper drml`, one call per step:
     1. data      `SynthConfig` + `write_corpus`: the synthetic multi-view AU
                  corpus (skipped with --data-dir, a licensed FERA 2017 copy);
     2. prepare   `prepare(..., image_size=200)`: MTCNN face crops of 200 px,
-                 of which DRML trains on random 170 crops and is evaluated on
-                 the centre crop;
+                 of which DRML is evaluated on the centre 170 crop (the
+                 cpu-small configs also train on it, the paper configs on
+                 random 170 crops with flips);
     3. the layer `RegionLayer` alone: an 8x8 grid of cells, each with its own
                  batch normalisation, ReLU and 3x3 convolution, plus the
                  identity; checked here against the same cell computed by

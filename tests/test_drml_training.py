@@ -1,4 +1,4 @@
-"""DRML and ConvNet through `aufera train`: 200-px data, random 170 crops in training, the centre crop in validation."""
+"""DRML and ConvNet through `aufera train`: 200-px data, 170 crops (random when augmenting), the centre crop in validation."""
 
 from __future__ import annotations
 
@@ -83,6 +83,43 @@ def test_training_batches_are_random_170_windows_possibly_mirrored(arrays):
         offsets.append(found[0])
     # Random places: not all at the centre, not all the same.
     assert len({o[:2] for o in offsets}) > 1 and any(o[:2] != (15, 15) for o in offsets)
+
+
+@pytest.mark.parametrize("name", ["drml-cpu-small", "convnet-cpu-small"])
+def test_cpu_small_configs_train_on_the_centre_crop_unmirrored(arrays, name):
+    """The cpu-small configs train without augmentation; the paper configs flip and crop at random."""
+    config = resolve_config(name, [])
+    assert not config.augmentation.active
+    rows = np.arange(8)
+    ds = dataset_from_arrays(
+        arrays,
+        None,
+        8,
+        training=True,
+        seed=3,
+        augment=config.augmentation,
+        targets="drml",
+        indices=rows,
+        shuffle=False,
+        crop_size=170,
+    )
+    images = next(iter(ds))[0].numpy()
+    np.testing.assert_allclose(images, _normalised(arrays)[rows, 15:185, 15:185, :], atol=1e-6)
+    paper = resolve_config(name.replace("-cpu-small", ""), []).augmentation
+    assert paper.active and paper.flip and (paper.max_shift, paper.max_brightness, paper.max_contrast) == (0, 0.0, 0.0)
+
+
+def test_config_grid_reaches_the_model_and_a_bad_one_is_refused_first(tmp_path):
+    from aufera.errors import AuferaError
+    from aufera.training.engine import compiled_stage_model
+
+    model = compiled_stage_model(resolve_config("drml-cpu-small", ["model.grid=4"]), "drml", 100)
+    assert model.get_layer("region2").grid == (4, 4) and model.get_layer("region2").cell_shape == (20, 20)
+    convnet = compiled_stage_model(resolve_config("convnet-cpu-small", ["model.grid=7"]), "drml", 100)
+    assert not any(isinstance(layer, RegionLayer) for layer in convnet.layers)  # no region layer, no grid to cut
+    with pytest.raises(AuferaError, match="model.grid=7: DRML: the region layer's 80x80 map"):
+        train(resolve_config("drml-cpu-small", ["model.grid=7"]), tmp_path / "no-data", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.fixture(scope="module")

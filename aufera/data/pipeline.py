@@ -271,8 +271,9 @@ def make_transform(
     model preset's `scale` of 1/255: [0, 1]), with optional augmentation
     (`Augmentation`, whose brightness and contrast clip to [0, 1]). With
     `crop_size`, the normalised images are then cut to `crop_size` squares:
-    at a random place per image when augmenting (DRML trains on random 170
-    crops of 200-px faces), in the centre otherwise (evaluation). The
+    at a random place per image when augmenting (DRML's paper configs train
+    on random 170 crops of 200-px faces), in the centre otherwise
+    (evaluation, and training without augmentation). The
     returned function takes a batch dict (`image` uint8 (B, H, W, 1), `au`,
     `view`) and, when `augment` is given, a stateless seed of shape (2,).
 
