@@ -40,6 +40,23 @@ def _normalised(arrays) -> np.ndarray:
     return arrays.image.astype(np.float32) / np.float32(255.0) - arrays.mean.astype(np.float32) / np.float32(255.0)
 
 
+def _training_batch(arrays, augment, rows) -> np.ndarray:
+    """The first training batch of DRML's pipeline (170 crops) over `rows`, in order, seed 3."""
+    ds = dataset_from_arrays(
+        arrays,
+        None,
+        len(rows),
+        training=True,
+        seed=3,
+        augment=augment,
+        targets="drml",
+        indices=rows,
+        shuffle=False,
+        crop_size=170,
+    )
+    return next(iter(ds))[0].numpy()
+
+
 def test_evaluation_batches_are_the_centre_crop(arrays):
     ds = dataset_from_arrays(arrays, None, 16, training=False, targets="drml", crop_size=170)
     images, labels = next(iter(ds))
@@ -51,19 +68,7 @@ def test_evaluation_batches_are_the_centre_crop(arrays):
 def test_training_batches_are_random_170_windows_possibly_mirrored(arrays):
     augment = Augmentation(max_shift=0, max_brightness=0.0, max_contrast=0.0, flip=True)
     rows = np.arange(8)
-    ds = dataset_from_arrays(
-        arrays,
-        None,
-        8,
-        training=True,
-        seed=3,
-        augment=augment,
-        targets="drml",
-        indices=rows,
-        shuffle=False,
-        crop_size=170,
-    )
-    images = next(iter(ds))[0].numpy()
+    images = _training_batch(arrays, augment, rows)
     assert images.shape == (8, 170, 170, 1)
     # Flips mirror the face before the (unmirrored) training mean is subtracted, as for every aufera model.
     pixels = arrays.image[rows].astype(np.float32) / np.float32(255.0)
@@ -91,19 +96,7 @@ def test_cpu_small_configs_train_on_the_centre_crop_unmirrored(arrays, name):
     config = resolve_config(name, [])
     assert not config.augmentation.active
     rows = np.arange(8)
-    ds = dataset_from_arrays(
-        arrays,
-        None,
-        8,
-        training=True,
-        seed=3,
-        augment=config.augmentation,
-        targets="drml",
-        indices=rows,
-        shuffle=False,
-        crop_size=170,
-    )
-    images = next(iter(ds))[0].numpy()
+    images = _training_batch(arrays, config.augmentation, rows)
     np.testing.assert_allclose(images, _normalised(arrays)[rows, 15:185, 15:185, :], atol=1e-6)
     paper = resolve_config(name.replace("-cpu-small", ""), []).augmentation
     assert paper.active and paper.flip and (paper.max_shift, paper.max_brightness, paper.max_contrast) == (0, 0.0, 0.0)
