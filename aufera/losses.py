@@ -3,6 +3,9 @@
 Labels follow the aufera contract (`aufera.au`): an AU label is +1 (present),
 -1 (absent) or 0 (unknown); a 2-neuron AU output has index 0 = present and
 index 1 = absent. Unknown labels contribute neither loss nor gradient.
+
+`max_margin_loss`: Chu et al. 2019's max-margin loss on tanh outputs, over the known labels of a batch.
+`MaxMarginLoss`: the same as a registered Keras loss, for `model.compile`.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from aufera.au import ABSENT, PRESENT
+from aufera.au import ABSENT, PRESENT, UNKNOWN
 
 EPSILON = 1e-7
 
@@ -190,22 +193,25 @@ def multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
     batch with many unknown labels weighs less). Probabilities are clipped to
     [epsilon, 1 - epsilon] before the logs.
 
+    Per-frame outputs of sequences, (N, T, num_aus), give one value per
+    frame, (N, T): Chu et al.'s fusion network trains on them.
+
     Args:
-        y_true: tensor (N, num_aus) of +1 / -1 / 0, any numeric dtype.
-        y_pred: tensor (N, num_aus) of probabilities (a sigmoid output).
+        y_true: tensor (N, num_aus) (or (N, T, num_aus)) of +1 / -1 / 0, any numeric dtype.
+        y_pred: tensor of the same shape, of probabilities (a sigmoid output).
         epsilon: float. Clip of the probabilities. Defaults to 1e-7.
 
     Returns:
-        A float tensor (N,).
+        A float tensor (N,) (or (N, T)).
 
     References:
         Zhao, Chu, Zhang 2016, Sec. 3.1 (the loss below Fig. 3).
     """
     y_pred = ops.convert_to_tensor(y_pred)
-    if len(y_pred.shape) != 2:
+    if len(y_pred.shape) < 2:
         raise ValueError(f"`y_pred` must have shape (N, num_aus). Received: y_pred.shape={y_pred.shape}")
     y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
-    if len(y_true.shape) != 2 or y_true.shape[-1] != y_pred.shape[-1]:
+    if len(y_true.shape) != len(y_pred.shape) or y_true.shape[-1] != y_pred.shape[-1]:
         raise ValueError(
             f"`y_true` must have shape (N, num_aus) as `y_pred` {tuple(y_pred.shape)}. "
             f"Received: y_true.shape={tuple(y_true.shape)}"
@@ -249,3 +255,131 @@ class MultiLabelSigmoidCrossentropy(_ClippedLoss):
 def drml_losses() -> dict:
     """Compile arguments for DRML (and its ConvNet baseline): the sigmoid cross-entropy on output "au"."""
     return {"loss": {"au": MultiLabelSigmoidCrossentropy()}}
+
+
+MAX_MARGIN_K = 0.5
+
+
+def _check_margin(k) -> float:
+    try:
+        value = float(k)
+    except (TypeError, ValueError):
+        raise ValueError(f"`k` must be a positive number. Received: k={k!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise ValueError(f"`k` must be a positive number. Received: k={k!r}")
+    return value
+
+
+def _max_margin_terms(y_true, y_pred, k: float):
+    """The hinge terms [Y != 0] max(0, k - Y yhat) and the known-label indicator, both shaped like y_pred."""
+    y_pred = ops.convert_to_tensor(y_pred)
+    if not str(y_pred.dtype).startswith(("float", "bfloat")):
+        y_pred = ops.cast(y_pred, keras.config.floatx())
+    y_true = ops.cast(ops.convert_to_tensor(y_true), y_pred.dtype)
+    if len(y_true.shape) != len(y_pred.shape) or any(
+        a is not None and b is not None and a != b for a, b in zip(y_true.shape, y_pred.shape, strict=True)
+    ):
+        raise ValueError(
+            f"`y_true` and `y_pred` must have the same shape. Received shapes: {y_true.shape}, {y_pred.shape}"
+        )
+    known = ops.cast(ops.not_equal(y_true, UNKNOWN), y_pred.dtype)
+    # relu, not maximum: its gradient is 0 where k - Y yhat <= 0 (maximum passes the gradient at a tie).
+    return ops.relu(k - y_true * y_pred) * known, known
+
+
+def max_margin_loss(y_true, y_pred, k: float = MAX_MARGIN_K):
+    """Max-margin (hinge) loss on tanh outputs with unknown labels, over a whole batch (Chu et al. 2019).
+
+        L_M = (1 / n0) sum_i max(0, k - y_i yhat_i),
+
+    the sum running over every known label of the batch (all samples, time
+    steps and AUs), n0 the number of known labels (y != 0). Unknown labels
+    (y = 0) give no loss and a zero gradient, and so do labels already past
+    the margin (k - y yhat <= 0). A batch with no known label gives 0 (n0 is
+    taken as at least 1), not NaN.
+
+    Args:
+        y_true: tensor (..., num_aus), e.g. (N, num_aus) or (N, T, num_aus),
+            of +1 / -1 / 0, any numeric dtype (int8 is cast).
+        y_pred: tensor of the same shape of outputs in [-1, 1] (a tanh).
+        k: float > 0. The margin. Defaults to 0.5, as in the paper.
+
+    Returns:
+        A float scalar tensor.
+
+    Raises:
+        ValueError: on shapes that differ or k <= 0.
+
+    Examples:
+
+    ```python
+    # Terms: max(0, 0.5 - 0.8) = 0, max(0, 0.5 - 0.2) = 0.3, unknown, max(0, 0.5 + 0.5) = 1.0; n0 = 3.
+    max_margin_loss([[1, -1, 0, 1]], [[0.8, -0.2, 0.9, -0.5]])  # (0 + 0.3 + 1.0) / 3 = 0.4333
+    ```
+
+    References:
+        Chu, De la Torre, Cohn 2019 (the max-margin loss of the LSTM).
+    """
+    terms, known = _max_margin_terms(y_true, y_pred, _check_margin(k))
+    return ops.sum(terms) / ops.maximum(ops.sum(known), 1.0)
+
+
+@keras.saving.register_keras_serializable(package="aufera")
+class MaxMarginLoss(keras.losses.Loss):
+    """Keras loss of Chu et al. 2019's LSTM: exactly `max_margin_loss`, normalised by the batch's known labels.
+
+    Keras reduces per-sample values, so `call` returns for each sample n its
+    sum of hinge terms times N / n0 (N the batch size, n0 the number of known
+    labels in the batch): the default reduction "sum_over_batch_size" then
+    divides their sum by N and gives sum / n0, the value of
+    `max_margin_loss`. With reduction "none" the loss is the (N,) vector of
+    these scaled per-sample terms (their mean is the loss); a sample weight
+    w_n multiplies sample n's hinge sum. Padding time steps must carry the
+    label 0 (unknown); a Keras mask on `y_pred` is not used for that.
+
+    Args:
+        k: float > 0. The margin. Defaults to 0.5.
+        reduction: str. Keras loss reduction. Defaults to "sum_over_batch_size".
+        name: str. Defaults to "max_margin_loss".
+        dtype: the loss dtype. Defaults to None (the Keras float type).
+
+    Raises:
+        ValueError: on k <= 0.
+
+    Examples:
+
+    ```python
+    model.compile(optimizer="adam", loss=MaxMarginLoss())  # model output (N, T, num_aus), tanh
+    ```
+
+    References:
+        Chu, De la Torre, Cohn 2019 (the max-margin loss of the LSTM).
+    """
+
+    def __init__(
+        self,
+        k: float = MAX_MARGIN_K,
+        reduction: str = "sum_over_batch_size",
+        name: str = "max_margin_loss",
+        dtype=None,
+    ):
+        k = _check_margin(k)
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.k = k
+
+    def call(self, y_true, y_pred):
+        terms, known = _max_margin_terms(y_true, y_pred, self.k)
+        if len(terms.shape) < 2:
+            raise ValueError(f"`y_pred` must have shape (N, ..., num_aus). Received: y_pred.shape={terms.shape}")
+        per_sample = ops.sum(terms, axis=tuple(range(1, len(terms.shape))))
+        batch_size = ops.cast(ops.shape(terms)[0], terms.dtype)
+        return per_sample * (batch_size / ops.maximum(ops.sum(known), 1.0))
+
+    def get_config(self):
+        config = super().get_config()
+        config["k"] = self.k
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -17,6 +17,13 @@ undefined: `auc_per_au` gives NaN for it, `auc_undefined_reasons` says why
 ("no positives", "no negatives", "no known frames"), and `mean_defined`
 averages the defined values only (never a NaN, never a silent 0).
 
+Event-based F1 (Ding et al. 2012) works on frame sequences, not frames:
+    `event_f1`: F1-event of one AU's sequence at one overlap threshold.
+    `event_f1_curve`: F1-event of one AU's sequence over overlap thresholds.
+    `event_f1_auc`: area under that curve over [0, 1].
+    `event_f1_per_au`: F1-event per AU over a batch of sequences, events pooled.
+    `event_f1_auc_per_au`: area under the pooled F1-event curve per AU.
+
 The numpy functions are for evaluation; `MeanF1OverAUs` is a stateful Keras
 metric for monitoring training and validation.
 """
@@ -380,3 +387,345 @@ class MeanF1OverAUs(keras.metrics.Metric):
 
     def get_config(self):
         return {"num_aus": self.num_aus, "name": self.name, "dtype": self.dtype}
+
+
+# Event-based F1 (Ding et al. 2012). A score s counts at threshold t when s >= t - _EVENT_TOLERANCE, so that a
+# score that equals t as a fraction is not lost to rounding in t (np.linspace(0, 1, 101)[70] is 0.7000000000000001).
+_EVENT_TOLERANCE = 1e-9
+DEFAULT_EVENT_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+
+
+def _check_overlap(overlap) -> float:
+    try:
+        value = float(overlap)
+    except (TypeError, ValueError):
+        raise ValueError(f"`overlap` must be a number in [0, 1]. Received: overlap={overlap!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"`overlap` must be a number in [0, 1]. Received: overlap={overlap!r}")
+    return value
+
+
+def _check_thresholds(thresholds, span_unit_interval: bool = False) -> np.ndarray:
+    if thresholds is None:
+        return DEFAULT_EVENT_THRESHOLDS.copy()
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if thresholds.ndim != 1 or thresholds.size == 0:
+        raise ValueError(f"`thresholds` must be a non-empty 1-D array. Received: thresholds.shape={thresholds.shape}")
+    if not np.all((thresholds >= 0.0) & (thresholds <= 1.0)):
+        bad = thresholds[~((thresholds >= 0.0) & (thresholds <= 1.0))]
+        raise ValueError(f"`thresholds` must lie in [0, 1]. Received values: {bad.tolist()[:10]}")
+    if span_unit_interval:
+        if thresholds.size < 2 or np.any(np.diff(thresholds) <= 0):
+            raise ValueError("`thresholds` must be strictly increasing (at least 2 values) to integrate over them")
+        if thresholds[0] != 0.0 or thresholds[-1] != 1.0:
+            raise ValueError(
+                "`thresholds` must start at 0 and end at 1 for the area over [0, 1]. "
+                f"Received: thresholds[0]={thresholds[0]}, thresholds[-1]={thresholds[-1]}"
+            )
+    return thresholds
+
+
+def _check_event_sequence(labels, predictions) -> tuple[np.ndarray, np.ndarray]:
+    """Checks one AU's frame sequence; returns (true-present, predicted-present) bool arrays, unknown frames False."""
+    labels = np.asarray(labels)
+    predictions = np.asarray(predictions)
+    if labels.ndim != 1 or predictions.ndim != 1:
+        raise ValueError(
+            "`labels` and `predictions` must be 1-D frame sequences of one AU. "
+            f"Received: labels.shape={labels.shape}, predictions.shape={predictions.shape}"
+        )
+    if labels.shape != predictions.shape:
+        raise ValueError(
+            "`labels` and `predictions` must have the same length. "
+            f"Received: labels.shape={labels.shape}, predictions.shape={predictions.shape}"
+        )
+    bad = ~np.isin(labels, (PRESENT, ABSENT, UNKNOWN))
+    if bad.any():
+        raise ValueError(f"`labels` must hold +1, -1 or 0. Received values: {np.unique(labels[bad]).tolist()[:10]}")
+    bad = ~np.isin(predictions, (0, 1))
+    if bad.any():
+        raise ValueError(
+            f"`predictions` must hold 0/1 decisions. Received values: {np.unique(predictions[bad]).tolist()[:10]}"
+        )
+    return labels == PRESENT, (predictions == 1) & (labels != UNKNOWN)
+
+
+def _event_overlap_scores(present: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """For each maximal run of True in `present`: the fraction of its frames where `other` is True."""
+    edges = np.diff(np.concatenate(([0], present.astype(np.int8), [0])))
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1)  # exclusive
+    covered = np.concatenate(([0], np.cumsum(other, dtype=np.int64)))
+    return (covered[ends] - covered[starts]) / (ends - starts)
+
+
+def _event_scores(true_present: np.ndarray, pred_present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The overlap scores of the true events and of the predicted events of one sequence."""
+    return _event_overlap_scores(true_present, pred_present), _event_overlap_scores(pred_present, true_present)
+
+
+def _event_f1_from_scores(true_scores: np.ndarray, pred_scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """F1-event at each threshold from the pooled overlap scores (edge cases as documented in `event_f1`)."""
+    if true_scores.size == 0 and pred_scores.size == 0:
+        return np.ones(thresholds.shape, dtype=np.float64)
+    if true_scores.size == 0 or pred_scores.size == 0:
+        return np.zeros(thresholds.shape, dtype=np.float64)
+    cut = thresholds - _EVENT_TOLERANCE
+    true_sorted, pred_sorted = np.sort(true_scores), np.sort(pred_scores)
+    # Number of scores >= cut = size - number of scores < cut.
+    recall = (true_sorted.size - np.searchsorted(true_sorted, cut, side="left")) / true_sorted.size
+    precision = (pred_sorted.size - np.searchsorted(pred_sorted, cut, side="left")) / pred_sorted.size
+    return _safe_divide(2 * recall * precision, recall + precision)
+
+
+def event_f1(labels, predictions, overlap: float = 0.5) -> float:
+    """Event-based F1 of one AU's frame sequence at one overlap threshold (Ding et al. 2012).
+
+    An event is a maximal run of consecutive present frames. True events are
+    the runs of label +1; predicted events the runs of prediction 1. Unknown
+    frames (label 0) belong to no event on either side: they break true runs,
+    and a prediction of 1 at an unknown frame is treated as 0, so it breaks
+    predicted runs too and is never a false event.
+
+    The overlap score of a true event g is |g ∩ predicted-present frames| / |g|,
+    that of a predicted event p is |p ∩ true-present frames| / |p|. At
+    threshold t, event recall ER(t) is the share of true events with a score
+    >= t, event precision EP(t) the share of predicted events with a score
+    >= t, and F1-event(t) = 2 ER EP / (ER + EP), 0 when ER + EP = 0. At t = 0
+    every score counts (0 >= 0), so F1-event(0) = 1 whenever both sides have
+    an event; at t = 1 only fully covered events count. Scores equal to t
+    count even when t carries rounding error (a tolerance of 1e-9).
+
+    Edge cases (never NaN):
+        - no true event and no predicted event: 1.0 (nothing to find and
+          nothing claimed, so nothing is missed or wrong);
+        - no true event but some predicted: ER is undefined (0 / 0); the
+          F1 is defined as 0.0 (every claimed event is false);
+        - some true event but none predicted: EP is undefined; 0.0.
+
+    Args:
+        labels: array (T,) of +1 / -1 / 0 (0 = unknown).
+        predictions: array (T,) of 0 / 1 decisions (or bool).
+        overlap: float in [0, 1]. The threshold t. Defaults to 0.5.
+
+    Returns:
+        A float in [0, 1].
+
+    Raises:
+        ValueError: on inputs that are not 1-D, lengths that differ, labels
+            outside {+1, -1, 0}, predictions other than 0/1, or an overlap
+            outside [0, 1].
+
+    Examples:
+
+    ```python
+    # True events {0-2}, {5-6}; predicted {0}, {4-6}. Scores: true 1/3, 2/2;
+    # predicted 1/1, 2/3. At t = 0.5: ER = 1/2, EP = 2/2, F1 = 2/3.
+    event_f1([1, 1, 1, -1, -1, 1, 1, -1], [1, 0, 0, 0, 1, 1, 1, 0])  # 0.6667
+    ```
+
+    References:
+        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event); Chu, De la Torre, Cohn 2019 (its use).
+    """
+    overlap = _check_overlap(overlap)
+    true_scores, pred_scores = _event_scores(*_check_event_sequence(labels, predictions))
+    return float(_event_f1_from_scores(true_scores, pred_scores, np.array([overlap]))[0])
+
+
+def event_f1_curve(labels, predictions, thresholds=None) -> tuple[np.ndarray, np.ndarray]:
+    """F1-event of one AU's frame sequence over overlap thresholds: the F1-event curve.
+
+    Events, scores and edge cases as in `event_f1`: the curve is 1 everywhere
+    when neither side has an event, and 0 everywhere when only one side has.
+
+    Args:
+        labels: array (T,) of +1 / -1 / 0 (0 = unknown).
+        predictions: array (T,) of 0 / 1 decisions (or bool).
+        thresholds: 1-D array of thresholds in [0, 1]. Defaults to
+            `np.linspace(0, 1, 101)`.
+
+    Returns:
+        A tuple (thresholds, f1) of float64 arrays of the same length.
+
+    Raises:
+        ValueError: as `event_f1`, or on thresholds that are not a non-empty
+            1-D array in [0, 1].
+
+    Examples:
+
+    ```python
+    t, f1 = event_f1_curve([1, 1, 1, -1, -1, 1, 1, -1], [1, 0, 0, 0, 1, 1, 1, 0], [0.0, 0.5, 1.0])
+    # f1 = [1.0, 2/3, 0.5]
+    ```
+
+    References:
+        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+    """
+    thresholds = _check_thresholds(thresholds)
+    true_scores, pred_scores = _event_scores(*_check_event_sequence(labels, predictions))
+    return thresholds, _event_f1_from_scores(true_scores, pred_scores, thresholds)
+
+
+def event_f1_auc(labels, predictions, thresholds=None) -> float:
+    """Area under the F1-event curve of one AU's frame sequence over [0, 1], by the trapezoid rule.
+
+    Args:
+        labels: array (T,) of +1 / -1 / 0 (0 = unknown).
+        predictions: array (T,) of 0 / 1 decisions (or bool).
+        thresholds: strictly increasing 1-D array from 0 to 1 inclusive.
+            Defaults to `np.linspace(0, 1, 101)`.
+
+    Returns:
+        A float in [0, 1]: 1.0 when neither side has an event, 0.0 when only
+        one side has (see `event_f1`).
+
+    Raises:
+        ValueError: as `event_f1_curve`, or on thresholds that are not
+            strictly increasing from 0 to 1.
+
+    Examples:
+
+    ```python
+    event_f1_auc([1, 1, 1, -1, -1, 1, 1, -1], [1, 0, 0, 0, 1, 1, 1, 0], [0.0, 0.5, 1.0])  # 0.7083
+    ```
+
+    References:
+        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+    """
+    thresholds = _check_thresholds(thresholds, span_unit_interval=True)
+    thresholds, f1 = event_f1_curve(labels, predictions, thresholds)
+    return float(np.trapezoid(f1, thresholds))
+
+
+def _event_sequences(values, what: str) -> list[np.ndarray]:
+    """A batch (N, T, A) array or a list of (T_i, A) arrays as a list of arrays."""
+    if isinstance(values, (list, tuple)):
+        sequences = [np.asarray(v) for v in values]
+    else:
+        values = np.asarray(values)
+        if values.ndim != 3:
+            raise ValueError(
+                f"`{what}` must have shape (N, T, num_aus) or be a list of (T_i, num_aus) arrays. "
+                f"Received: {what}.shape={values.shape}"
+            )
+        sequences = list(values)
+    for i, sequence in enumerate(sequences):
+        if sequence.ndim != 2:
+            raise ValueError(f"`{what}[{i}]` must have shape (T_i, num_aus). Received: shape={sequence.shape}")
+    return sequences
+
+
+def _event_scores_per_au(labels, predictions, mask) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The pooled (true, predicted) event scores of each AU over all sequences of a batch."""
+    labels = _event_sequences(labels, "labels")
+    predictions = _event_sequences(predictions, "predictions")
+    if len(labels) != len(predictions):
+        raise ValueError(
+            f"`labels` and `predictions` must hold as many sequences. Received: {len(labels)} and {len(predictions)}"
+        )
+    if not labels:
+        raise ValueError("`labels` must hold at least one sequence. Received: none")
+    num_aus = labels[0].shape[1]
+    for i, (y, p) in enumerate(zip(labels, predictions, strict=True)):
+        if y.shape != p.shape or y.shape[1] != num_aus:
+            raise ValueError(
+                f"Sequence {i} must have shape (T_i, {num_aus}) in both `labels` and `predictions`. "
+                f"Received: labels[{i}].shape={y.shape}, predictions[{i}].shape={p.shape}"
+            )
+    if mask is not None:
+        if isinstance(mask, (list, tuple)):
+            masks = list(mask)
+        else:
+            mask = np.asarray(mask)
+            if mask.ndim != 2:
+                raise ValueError(f"`mask` must have shape (N, T). Received: mask.shape={mask.shape}")
+            masks = list(mask)
+        if len(masks) != len(labels):
+            raise ValueError(f"`mask` must hold one row per sequence ({len(labels)}). Received: {len(masks)} rows")
+        checked = []
+        for i, (m, y) in enumerate(zip(masks, labels, strict=True)):
+            m = np.asarray(m)
+            if m.shape != y.shape[:1]:
+                raise ValueError(f"`mask[{i}]` must have shape {y.shape[:1]}. Received: shape={m.shape}")
+            bad = ~np.isin(m, (0, 1))
+            if bad.any():
+                raise ValueError(
+                    f"`mask` must be boolean (True = real frame). Received values: {np.unique(m[bad]).tolist()[:10]}"
+                )
+            checked.append(m.astype(bool))
+        # Padding and gap frames are unknown frames: they break events on both sides; their values are ignored.
+        labels = [np.where(m[:, None], y, UNKNOWN) for m, y in zip(checked, labels, strict=True)]
+        predictions = [np.where(m[:, None], p, 0) for m, p in zip(checked, predictions, strict=True)]
+    pooled = []
+    for a in range(num_aus):
+        true_scores, pred_scores = [], []
+        for y, p in zip(labels, predictions, strict=True):
+            t, q = _event_scores(*_check_event_sequence(y[:, a], p[:, a]))
+            true_scores.append(t)
+            pred_scores.append(q)
+        pooled.append((np.concatenate(true_scores), np.concatenate(pred_scores)))
+    return pooled
+
+
+def event_f1_per_au(labels, predictions, overlap: float = 0.5, mask=None) -> np.ndarray:
+    """Event-based F1 per AU over a batch of sequences, events pooled over the sequences.
+
+    Events and scores are found in each sequence separately (an event never
+    spans two sequences), then pooled per AU: ER = true events matched in
+    all sequences / all true events, EP likewise, F1 = 2 ER EP / (ER + EP).
+    Unknown frames and edge cases as in `event_f1` (an AU with no
+    true and no predicted event in any sequence gets 1.0).
+
+    Args:
+        labels: array (N, T, num_aus) of +1 / -1 / 0, or a list of N arrays
+            (T_i, num_aus) of varying length.
+        predictions: 0 / 1 decisions of the same shape(s) as `labels`.
+        overlap: float in [0, 1]. The threshold t. Defaults to 0.5.
+        mask: optional bool array (N, T) (or a list of (T_i,) arrays), True
+            for real frames. False frames (padding, gaps) are treated as
+            unknown: they belong to no event and break events on both sides,
+            and their label and prediction values are ignored.
+
+    Returns:
+        A float64 array (num_aus,).
+
+    Raises:
+        ValueError: on shapes that do not match, values as in `event_f1`, a
+            mask that is not boolean, or an overlap outside [0, 1].
+
+    Examples:
+
+    ```python
+    labels = [[[1], [1], [-1]], [[1], [-1], [-1]]]
+    predictions = [[[1], [0], [0]], [[0], [0], [1]]]
+    # True events: 2 (scores 1/2, 0); predicted: 2 (scores 1, 0). At 0.5: ER = EP = 1/2.
+    event_f1_per_au(labels, predictions)  # [0.5]
+    ```
+
+    References:
+        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+    """
+    overlap = _check_overlap(overlap)
+    threshold = np.array([overlap])
+    pooled = _event_scores_per_au(labels, predictions, mask)
+    return np.array([_event_f1_from_scores(t, p, threshold)[0] for t, p in pooled], dtype=np.float64)
+
+
+def event_f1_auc_per_au(labels, predictions, thresholds=None, mask=None) -> np.ndarray:
+    """Area under the pooled F1-event curve per AU over [0, 1] (trapezoid rule).
+
+    Takes `labels`, `predictions` and `mask` as `event_f1_per_au` does, and
+    `thresholds` as `event_f1_auc` (strictly increasing from 0 to 1; default
+    `np.linspace(0, 1, 101)`).
+
+    Returns:
+        A float64 array (num_aus,).
+
+    References:
+        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+    """
+    thresholds = _check_thresholds(thresholds, span_unit_interval=True)
+    pooled = _event_scores_per_au(labels, predictions, mask)
+    return np.array(
+        [np.trapezoid(_event_f1_from_scores(t, p, thresholds), thresholds) for t, p in pooled], dtype=np.float64
+    )
