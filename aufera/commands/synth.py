@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from aufera.commands import validators as v
+
+
+def view_numbers(text: str) -> tuple[int, ...] | None:
+    """`--views`: distinct FERA 2017 view numbers 1-9, comma-separated (e.g. "2,5,8"), or "all" (None)."""
+    if text.strip().lower() == "all":
+        return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(part.isdigit() and 1 <= int(part) <= 9 for part in parts) or len(set(map(int, parts))) != len(parts):
+        raise argparse.ArgumentTypeError(f"expected distinct view numbers from 1 to 9, comma-separated, got {text!r}")
+    return tuple(sorted(int(part) for part in parts))
 
 
 def add_parser(subparsers) -> None:
@@ -15,7 +26,8 @@ def add_parser(subparsers) -> None:
         "synth",
         help="write the synthetic multi-view AU corpus in the FERA 2017 layout",
         description="Write the synthetic multi-view AU corpus (aufera's embedded default data) in the FERA 2017 "
-        "layout: 9 views per session as .mp4 videos, one occurrence CSV per session, ground truth in groundtruth/. "
+        "layout: 9 views per session (or those of --views) as .mp4 videos, one occurrence CSV per session, "
+        "ground truth in groundtruth/. "
         "Rerunning the same command after an interruption completes the corpus.",
     )
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder to write the corpus into (new or empty)")
@@ -79,12 +91,27 @@ def add_parser(subparsers) -> None:
             metavar=metavar,
             help=f"{what} angles of the view grid in degrees, within +-60, written {flag}={default} (the default)",
         )
+    p.add_argument(
+        "--views",
+        type=view_numbers,
+        default=None,
+        metavar="V1,V2,...",
+        help="write the videos of these views only, as FERA 2017 view numbers 1-9 (1 + 3 x pitch index + yaw "
+        "index in the --yaws/--pitches grid; 5 is frontal by default), e.g. --views=2,5,8; labels are written "
+        "either way (default: all 9)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 
 # The SynthConfig fields whose range is checked by the config itself, and their flags.
-_FLAGS = {"base_rates": "--base-rates", "unknown_rate": "--unknown-rate", "yaws": "--yaws", "pitches": "--pitches"}
+_FLAGS = {
+    "base_rates": "--base-rates",
+    "unknown_rate": "--unknown-rate",
+    "yaws": "--yaws",
+    "pitches": "--pitches",
+    "views": "--views",
+}
 
 
 def run(args) -> int:
@@ -104,6 +131,7 @@ def run(args) -> int:
         present_from=args.present_from,
         yaws=args.yaws,
         pitches=args.pitches,
+        views=args.views,
     )
     if args.base_rates is not None:
         kwargs["base_rates"] = args.base_rates
@@ -116,7 +144,7 @@ def run(args) -> int:
     print(
         f"corpus: {out} ({result['sessions']} sessions, {result['written']} written now; "
         f"{config.train_subjects} training and {config.valid_subjects} validation subjects, "
-        f"{config.frames} frames x 9 views per session)"
+        f"{config.frames} frames x {len(config.view_numbers)} views per session)"
     )
     rates = corpus_base_rates(out)
     for split in ("train", "validation"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from numbers import Integral
 
-from aufera.au import DEFAULT_PITCHES, DEFAULT_YAWS, FERA2017_TRAIN_BASE_RATES, NUM_AUS
+from aufera.au import DEFAULT_PITCHES, DEFAULT_YAWS, FERA2017_TRAIN_BASE_RATES, NUM_AUS, NUM_VIEWS
 
 # The whole-number fields and their inclusive ranges (the `aufera synth` flags check the same ranges).
 INT_LIMITS = {
@@ -43,8 +45,9 @@ class SynthConfig:
         yaws: 3 floats. Yaw of the view grid, degrees. Defaults to -40, 0, 40.
         pitches: 3 floats. Pitch of the view grid, degrees. Defaults to -20, 0, 20.
         smoothness: float. Time scale of AU episodes and head motion, in
-            frames (the standard deviation of the temporal smoothing kernel).
-            Defaults to 3.
+            frames (the standard deviation of the temporal smoothing kernel);
+            the median AU episode lasts about 2.5-3 times as many frames
+            (`aufera.synth.episodes`). Defaults to 3.
         face_scale: float. Distance between the eyes as a share of the frame
             size, for the frontal view. Defaults to 0.19.
         motion: dict. Standard deviations of the head motion within a session:
@@ -53,6 +56,10 @@ class SynthConfig:
         noise: float. Standard deviation of sensor noise, in grey levels.
             Defaults to 2.
         fps: int. Frame rate written into the videos. Defaults to 25.
+        views: tuple of ints or None. The views whose videos are written, as
+            FERA 2017 view numbers 1-9 (file names); distinct, at least one,
+            kept in increasing order. None writes all 9. Label files are per
+            session and do not depend on it. Defaults to None.
     """
 
     train_subjects: int = 16
@@ -73,12 +80,22 @@ class SynthConfig:
     )
     noise: float = 2.0
     fps: int = 25
+    views: tuple | None = None
 
     def __post_init__(self):
         self.base_rates = tuple(float(r) for r in self.base_rates)
         self.yaws = tuple(float(a) for a in self.yaws)
         self.pitches = tuple(float(a) for a in self.pitches)
+        if self.views is not None and not isinstance(self.views, (str, bytes)) and isinstance(self.views, Iterable):
+            self.views = tuple(self.views)
         self.validate()
+        if self.views is not None:
+            self.views = tuple(sorted(int(number) for number in self.views))
+
+    @property
+    def view_numbers(self) -> tuple[int, ...]:
+        """The view numbers (1-9) whose videos are written, in increasing order."""
+        return tuple(range(1, NUM_VIEWS + 1)) if self.views is None else self.views
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad value."""
@@ -111,6 +128,17 @@ class SynthConfig:
             raise ValueError(f"face_scale must be in [0.08, 0.3]. Received: face_scale={self.face_scale}")
         if not 0.0 <= self.noise <= 50:
             raise ValueError(f"noise must be in [0, 50] grey levels. Received: noise={self.noise}")
+        if self.views is not None:
+            numbers = self.views if isinstance(self.views, tuple) else ()
+            if (
+                not numbers
+                or not all(isinstance(n, Integral) and not isinstance(n, bool) and 1 <= n <= NUM_VIEWS for n in numbers)
+                or len(set(numbers)) != len(numbers)
+            ):
+                raise ValueError(
+                    f"views must be distinct view numbers from 1 to {NUM_VIEWS}, at least one, or None for all "
+                    f"{NUM_VIEWS}. Received: views={self.views!r}"
+                )
         expected = {"yaw", "pitch", "roll", "shift", "scale", "light"}
         if set(self.motion) != expected:
             raise ValueError(f"motion needs exactly the keys {sorted(expected)}. Received: {sorted(self.motion)}")
@@ -119,6 +147,12 @@ class SynthConfig:
         d = asdict(self)
         d["base_rates"] = list(self.base_rates)
         d["yaws"], d["pitches"] = list(self.yaws), list(self.pitches)
+        # All 9 views (None) is left out, so a default corpus's manifest, which
+        # `write_corpus` compares to resume, is the one written before this field existed.
+        if self.views is None:
+            del d["views"]
+        else:
+            d["views"] = list(self.views)
         return d
 
 

@@ -9,6 +9,19 @@ level is ``1 + (z - threshold) / LEVEL_WIDTH`` clipped to 0-5 (1 = A ...
 are set per split on the empirical quantiles of the latents, so the share of
 frames in which each AU is present equals its base rate.
 
+Episodes (maximal runs of present frames, `episode_durations`) last in
+proportion to `smoothness`, sigma frames (the standard deviation of the
+kernel): the latents' autocorrelation is Gaussian with standard deviation
+sigma * sqrt(2), so by Rice's formula an AU present in a share p of the
+frames has episodes of mean duration 2 pi sqrt(2) p exp(u^2 / 2) sigma
+frames, u the standard normal quantile of 1 - p: about 2.4 sigma at
+p = 0.17, 5 sigma at p = 0.55 (measured within 2% on 400,000 frames).
+Pooled over the 10 AUs at the FERA 2017 base rates, the median episode
+lasts about 2.9 sigma (quartiles 1.75 and 4.9 sigma) in long sessions, and
+2.5-3 sigma (quartiles about 1.5 and 4-4.5 sigma) in sessions of 300
+frames, whose ends cut the longest episodes short: 8-9 frames at the
+default smoothness 3, 40 frames (1.6 s at 25 fps) at smoothness 16.
+
 A small share of labels is written as unknown (9), in short runs as in
 FERA 2017.
 """
@@ -91,6 +104,31 @@ def intensity_levels(latents: np.ndarray, thr: np.ndarray) -> np.ndarray:
 def occurrence(levels: np.ndarray, present_from: float) -> np.ndarray:
     """+1 / -1 occurrence labels from intensity levels."""
     return np.where(levels >= present_from, PRESENT, ABSENT).astype(np.int8)
+
+
+def episode_durations(occurrence: np.ndarray, complete: bool = False) -> list[np.ndarray]:
+    """Episode durations of each AU in one session: the lengths of its maximal runs of present frames.
+
+    Args:
+        occurrence: (T, 10) +1 / -1 labels of one session (e.g. from `occurrence`).
+        complete: bool. Leave out the runs cut by the session's first or last
+            frame, whose true duration is unknown. Defaults to False.
+
+    Returns:
+        10 int64 arrays (one per AU, in AU order) of durations in frames, in time order.
+    """
+    present = np.asarray(occurrence) == PRESENT
+    if present.ndim != 2 or present.shape[1] != NUM_AUS:
+        raise ValueError(f"occurrence must be (T, {NUM_AUS}). Received: shape={np.shape(occurrence)}")
+    out = []
+    for k in range(NUM_AUS):
+        edges = np.diff(np.concatenate([[0], present[:, k].astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        if complete:
+            keep = (starts > 0) & (ends < len(present))
+            starts, ends = starts[keep], ends[keep]
+        out.append((ends - starts).astype(np.int64))
+    return out
 
 
 def unknown_mask(rng: np.random.Generator, n_frames: int, rate: float, run_frames: float = 2.0) -> np.ndarray:

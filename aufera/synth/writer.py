@@ -7,13 +7,19 @@ temporary name and renamed when complete; a session's ground-truth file is
 written last and marks it done, so a killed run leaves no file that looks
 complete and a rerun of the same command finishes only what is missing.
 
+Only the views of `SynthConfig.views` (all 9 by default) get videos; the
+label file of a session is shared by its views and written either way.
+
 Besides the FERA 2017 folders the corpus holds `groundtruth/`:
-    corpus.json            the config, subjects, splits, views, AU thresholds
+    corpus.json            the config, subjects, splits, the views written
+                           (number, yaw, pitch), AU thresholds
     subjects.json          identity parameters of every subject
     <session>.npz          per session: frame numbers, AU intensity levels,
                            occurrence before unknowns, labels as written,
                            face boxes, five keypoints and head pose per view
-                           and frame
+                           and frame (9 views, indexed by view number - 1;
+                           NaN for a view not written), and the view numbers
+                           written
 """
 
 from __future__ import annotations
@@ -255,13 +261,17 @@ def frame_poses(scene: _Scene, config: SynthConfig, motion: dict, t: int) -> lis
     return poses
 
 
-def render_frame(scene: _Scene, config: SynthConfig, levels, motion, t: int, rng=None):
-    """Renders the 9 views of one frame.
+def render_frame(scene: _Scene, config: SynthConfig, levels, motion, t: int, rng=None, views=None):
+    """Renders the views of one frame.
+
+    Args:
+        views: view numbers (1-9) to render, in increasing order, or None for
+            all 9. Defaults to None.
 
     Returns:
-        (images, boxes, keypoints, poses): images is a list of 9 uint8 RGB
-        arrays; boxes (9, 4) face boxes x0, y0, x1, y1; keypoints (9, 5, 2);
-        poses the 9 Pose objects.
+        (images, boxes, keypoints, poses), one entry per view rendered, in
+        view order: images uint8 RGB arrays; boxes (V, 4) face boxes x0, y0,
+        x1, y1; keypoints (V, 5, 2); poses the Pose objects.
     """
     texture = warp_texture(scene, levels)
     azimuth, elevation, strength = scene.light
@@ -269,8 +279,10 @@ def render_frame(scene: _Scene, config: SynthConfig, levels, motion, t: int, rng
     box_pts, key_pts = _face_points(scene)
     images, boxes, keypoints = [], [], []
     poses = frame_poses(scene, config, motion, t)
+    indices = range(len(poses)) if views is None else [number - 1 for number in views]
+    poses = [poses[v] for v in indices]
     iod_px = config.face_scale * config.size
-    for v, pose in enumerate(poses):
+    for v, pose in zip(indices, poses, strict=True):
         background = scene.backgrounds[v].copy()
         mouth = scene.renderer.project(pose, key_pts[3:5]).mean(0)
         # Shoulders and clothes below the head, following its motion.
@@ -306,10 +318,8 @@ def render_session(job) -> tuple[str, int]:
     )
     partial = out / PARTIAL_DIR
     partial.mkdir(exist_ok=True)
-    names = [
-        video_name(session.split, session.subject, session.task, v.number)
-        for v in view_grid(config.yaws, config.pitches)
-    ]
+    numbers = config.view_numbers
+    names = [video_name(session.split, session.subject, session.task, number) for number in numbers]
     fourcc = cv2.VideoWriter_fourcc(*"mp4v")
     writers = []
     for name in names:
@@ -319,15 +329,17 @@ def render_session(job) -> tuple[str, int]:
         writers.append(writer)
     rng = np.random.default_rng([config.seed, 4, session.subject_index, session.task_index])
     T = config.frames
-    boxes = np.zeros((9, T, 4), np.float32)
-    keys = np.zeros((9, T, 5, 2), np.float32)
-    angles = np.zeros((9, T, 3), np.float32)
+    # Ground truth of all 9 views, indexed by view number - 1; NaN where no video is written.
+    boxes = np.full((9, T, 4), np.nan, np.float32)
+    keys = np.full((9, T, 5, 2), np.nan, np.float32)
+    angles = np.full((9, T, 3), np.nan, np.float32)
+    rows = [number - 1 for number in numbers]
     for t in range(T):
-        images, b, k, poses = render_frame(scene, config, session.levels[t], session.motion, t, rng)
-        for v, (writer, image) in enumerate(zip(writers, images, strict=True)):
+        images, b, k, poses = render_frame(scene, config, session.levels[t], session.motion, t, rng, numbers)
+        for v, writer, image, pose in zip(rows, writers, images, poses, strict=True):
             writer.write(np.ascontiguousarray(image[:, :, ::-1]))
-            angles[v, t] = (poses[v].yaw, poses[v].pitch, poses[v].roll)
-        boxes[:, t], keys[:, t] = b, k
+            angles[v, t] = (pose.yaw, pose.pitch, pose.roll)
+        boxes[rows, t], keys[rows, t] = b, k
     for writer in writers:
         writer.release()
     video_dir = out / session.split.video_dir
@@ -346,9 +358,10 @@ def render_session(job) -> tuple[str, int]:
         keypoints=keys,
         pose=angles,
         scale=np.asarray(session.motion["scale"], np.float32),
+        views=np.asarray(numbers, np.int64),
     )
     atomic_write_bytes(out / GROUNDTRUTH_DIR / f"{session.name}.npz", buffer)
-    return session.name, 9 * T
+    return session.name, len(numbers) * T
 
 
 def _npz_bytes(**arrays) -> bytes:
@@ -416,7 +429,7 @@ def write_corpus(
         raise ValueError(f"workers must be a whole number >= 1. Received: workers={workers!r}")
     out = Path(out_dir)
     subjects, sessions, thresholds = plan(config)
-    views = view_grid(config.yaws, config.pitches)
+    views = [v for v in view_grid(config.yaws, config.pitches) if v.number in config.view_numbers]
     manifest = {
         "format": FORMAT_VERSION,
         "kind": "aufera synthetic multi-view AU corpus (FERA 2017 layout)",
@@ -442,7 +455,7 @@ def write_corpus(
     jobs = [(str(out), config_dict, json.dumps(subjects[s.subject][1].to_dict(), sort_keys=True), s) for s in todo]
     # Sessions of one subject go to the same worker in a row, so its identity is built once.
     jobs.sort(key=lambda j: (j[3].subject_index, j[3].task_index))
-    total = 9 * config.frames * len(todo)
+    total = len(views) * config.frames * len(todo)
     bar = tqdm(total=total, unit="frame", desc="synth", disable=not progress, smoothing=0.1)
     if resuming and progress:
         bar.write(f"resuming: {len(sessions) - len(todo)} of {len(sessions)} sessions already written")
