@@ -50,10 +50,16 @@ from aufera.files import atomic_write_text
 SAMPLERS = ("random", "stratified", "momu")
 LR_SCHEDULES = ("constant", "cosine")
 # The model families and the names of their presets (`aufera.models.presets.FAMILIES`, a contract).
-MODEL_FAMILIES = ("he2019", "drml")
+MODEL_FAMILIES = ("he2019", "drml", "chu2019")
 # The stages (trained networks) of each family, in training order; each is saved as `<stage>.keras` in a run
-# directory: He et al. 2019's Network1, then Network2 on its frozen backbone; DRML (or its ConvNet) in one stage.
-FAMILY_STAGES = {"he2019": ("network1", "network2"), "drml": ("drml",)}
+# directory: He et al. 2019's Network1, then Network2 on its frozen backbone; DRML (or its ConvNet) in one stage;
+# Chu et al. 2019's spatial CNN, then the LSTMs on its PCA-projected fc7, then the fusion network.
+FAMILY_STAGES = {
+    "he2019": ("network1", "network2"),
+    "drml": ("drml",),
+    "chu2019": ("chu_cnn", "chu_lstm", "chu_fusion"),
+}
+OPTIMIZERS = ("adam", "sgd")
 MODEL_PRESETS = ("paper", "cpu-small")
 
 
@@ -68,9 +74,10 @@ class ModelConfig:
     """The model trained and its loss.
 
     Args:
-        family: str. "he2019" (Network1, then Network2; He et al. 2019) or
-            "drml" (DRML or its ConvNet baseline; Zhao et al. 2016).
-            Defaults to "he2019".
+        family: str. "he2019" (Network1, then Network2; He et al. 2019),
+            "drml" (DRML or its ConvNet baseline; Zhao et al. 2016) or
+            "chu2019" (the CNN-LSTM hybrid; Chu et al. 2019). Defaults to
+            "he2019".
         preset: str. Model preset of that family in `aufera.models.presets`
             ("paper" or "cpu-small"). Defaults to "cpu-small".
         region_layer: bool. DRML only: with the region layer (DRML) or
@@ -106,24 +113,39 @@ class ModelConfig:
 
 @dataclasses.dataclass
 class OptimizerConfig:
-    """Adam and its learning rate (He et al. 2019, Sec. 4.3).
+    """The optimiser of the per-frame networks and its learning rate (He et al. 2019, Sec. 4.3: Adam).
 
     Args:
+        name: str. "adam" (He et al.; every cpu-small config) or "sgd" (SGD
+            with momentum and weight decay: Chu et al.'s CNN). Defaults to
+            "adam".
         learning_rate: float. Adam alpha (paper: 1e-3). Defaults to 1e-3.
         lr_schedule: str. "constant" (the paper) or "cosine" (decays the
             learning rate to 0 over each stage's steps). Defaults to "cosine".
         beta_1: float. Adam beta1 (paper: 0.9). Defaults to 0.9.
         beta_2: float. Adam beta2 (paper: 0.999). Defaults to 0.999.
         epsilon: float. Adam epsilon (paper: 1e-8). Defaults to 1e-8.
+        momentum: float. SGD's momentum (Chu et al.: 0.9). Defaults to 0.9.
+        weight_decay: float. SGD's weight decay, an L2 penalty coefficient
+            on every weight (Chu et al.: 5e-4). Defaults to 0.0.
     """
 
+    name: str = "adam"
     learning_rate: float = 1e-3
     lr_schedule: str = "cosine"
     beta_1: float = 0.9
     beta_2: float = 0.999
     epsilon: float = 1e-8
+    momentum: float = 0.9
+    weight_decay: float = 0.0
 
     def __post_init__(self):
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"`optimizer.name` must be one of {OPTIMIZERS}. Received: name={self.name!r}")
+        if not 0.0 <= float(self.momentum) < 1.0:
+            raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={self.momentum!r}")
+        if not float(self.weight_decay) >= 0.0:
+            raise ValueError(f"`weight_decay` must be non-negative. Received: weight_decay={self.weight_decay!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"`lr_schedule` must be one of {LR_SCHEDULES}. Received: lr_schedule={self.lr_schedule!r}")
         for name in ("learning_rate", "epsilon"):
@@ -156,6 +178,64 @@ class ValidationConfig:
 
 
 @dataclasses.dataclass
+class SequenceConfig:
+    """The temporal stages of Chu et al. 2019 (the LSTMs and the fusion network), `model.family=chu2019` only.
+
+    Args:
+        length: int. Frames per training subsequence (the paper: 1,300, whole
+            videos). Defaults to 100.
+        per_video: int. Random subsequences drawn from each training video
+            per epoch (the paper: 10). Defaults to 10.
+        burn_in: int. The first frames of each training subsequence carry no
+            loss (the paper: 10). Defaults to 10.
+        min_active_aus: float or None. Training subsequences with fewer
+            present AUs per frame on average are left out (the paper: 1.5);
+            None keeps all. Defaults to 1.5.
+        batch_size: int. Subsequences per LSTM batch (not in the paper).
+            Defaults to 10.
+        learning_rate: float. RMSProp's of the LSTMs (the paper: 1e-3).
+            Defaults to 1e-3.
+        rho: float. RMSProp's moving-average decay (the paper's "momentum of
+            0.9"; docs/cnn_lstm.md). Defaults to 0.9.
+        lr_decay: float. The LSTMs' learning rate is multiplied by this after
+            every epoch (the paper's "weight decay 0.97"; docs/cnn_lstm.md).
+            Defaults to 0.97.
+        fusion_learning_rate: float. Adam's, for the fusion network (not in
+            the paper). Defaults to 1e-3.
+        pca_components: int or None. Keep exactly this many PCA components
+            of fc7 (at most the training frames and fc7's size); None keeps
+            the fewest that hold the preset's share of the variance (98%),
+            at most its `max_components` (1024). Defaults to None.
+    """
+
+    length: int = 100
+    per_video: int = 10
+    burn_in: int = 10
+    min_active_aus: float | None = 1.5
+    batch_size: int = 10
+    learning_rate: float = 1e-3
+    rho: float = 0.9
+    lr_decay: float = 0.97
+    fusion_learning_rate: float = 1e-3
+    pca_components: int | None = None
+
+    def __post_init__(self):
+        if self.pca_components is not None:
+            _check_int(self, "pca_components", minimum=1)
+        for name in ("length", "per_video", "batch_size"):
+            _check_int(self, name, minimum=1)
+        _check_int(self, "burn_in", minimum=0)
+        if self.min_active_aus is not None and not float(self.min_active_aus) >= 0.0:
+            raise ValueError(f"`min_active_aus` must be >= 0 or None. Received: min_active_aus={self.min_active_aus!r}")
+        for name in ("learning_rate", "fusion_learning_rate"):
+            if not float(getattr(self, name)) > 0.0:
+                raise ValueError(f"`{name}` must be positive. Received: {name}={getattr(self, name)!r}")
+        for name in ("rho", "lr_decay"):
+            if not 0.0 < float(getattr(self, name)) <= 1.0:
+                raise ValueError(f"`{name}` must be in (0, 1]. Received: {name}={getattr(self, name)!r}")
+
+
+@dataclasses.dataclass
 class RuntimeConfig:
     """How the run uses the machine.
 
@@ -185,11 +265,16 @@ class TrainConfig:
         augmentation: Augmentation. Of the training batches; all zero is none.
         validation: ValidationConfig. How the best epoch is chosen.
         runtime: RuntimeConfig. Precision.
+        sequence: SequenceConfig. The temporal stages of Chu et al. 2019.
         epochs_network1: int. Epochs of Network1. Defaults to 12 (measured on
             the default synthetic corpus: validation mean F1 of Network1
             levels off after about 10-12 epochs of batch 32).
         epochs_network2: int. Epochs of Network2 on the frozen backbone. Defaults to 5.
         epochs_drml: int. Epochs of DRML (or ConvNet), for the "drml" family. Defaults to 8.
+        epochs_chu_cnn: int. Epochs of Chu et al.'s spatial CNN. Defaults to 6.
+        epochs_chu_lstm: int. Epochs of the LSTMs; 0 trains the CNN only
+            (the sampler comparison of Tables 3-4). Defaults to 30.
+        epochs_chu_fusion: int. Epochs of the fusion network. Defaults to 30.
         batch_size: int. Training batch size (global, over all replicas). Defaults to 32.
         sampler: str. Batch plan of each epoch: "random", "stratified"
             (Chu et al. Alg. 1) or "momu" (Alg. 2). Defaults to "random".
@@ -197,6 +282,17 @@ class TrainConfig:
             augmentation. Defaults to 0.
         max_steps_per_epoch: int or None. Cut every epoch's plan to this many
             batches (smoke runs). Defaults to None (the whole plan).
+        folds: int or None. Chu et al.'s subject-exclusive k-fold protocol
+            (`model.family=chu2019`): the subjects of the dataset's training
+            and validation splits are pooled and cut into `folds` partitions
+            (`aufera.folds.subject_folds`, seeded by `seed`); the run trains
+            on fold `fold`'s training subjects, picks its best epochs on its
+            validation subjects and is evaluated on its test partition. The
+            folds are written to the run directory (`folds.json`). None: the
+            dataset's own splits. Defaults to None.
+        fold: int. The fold trained, 0 to folds - 1. Defaults to 0.
+        fold_validation_share: float. Share of a fold's training subjects
+            held out for validation (the paper: about 20%). Defaults to 0.2.
         data_dir: str or None. The prepared dataset used (filled in by
             `train`, recorded in `config.yaml`). Defaults to None.
     """
@@ -207,24 +303,51 @@ class TrainConfig:
     augmentation: Augmentation = dataclasses.field(default_factory=Augmentation)
     validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    sequence: SequenceConfig = dataclasses.field(default_factory=SequenceConfig)
     epochs_network1: int = 12
     epochs_network2: int = 5
     epochs_drml: int = 8
+    epochs_chu_cnn: int = 6
+    epochs_chu_lstm: int = 30
+    epochs_chu_fusion: int = 30
     batch_size: int = 32
     sampler: str = "random"
     seed: int = 0
     max_steps_per_epoch: int | None = None
+    folds: int | None = None
+    fold: int = 0
+    fold_validation_share: float = 0.2
     data_dir: str | None = None
 
     def __post_init__(self):
         if self.sampler not in SAMPLERS:
             raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={self.sampler!r}")
-        for name in ("epochs_network1", "epochs_network2", "epochs_drml"):
+        for name in (
+            "epochs_network1",
+            "epochs_network2",
+            "epochs_drml",
+            "epochs_chu_cnn",
+            "epochs_chu_lstm",
+            "epochs_chu_fusion",
+        ):
             _check_int(self, name, minimum=0)
         _check_int(self, "batch_size", minimum=1)
         _check_int(self, "seed", minimum=0)
         if self.max_steps_per_epoch is not None:
             _check_int(self, "max_steps_per_epoch", minimum=1)
+        _check_int(self, "fold", minimum=0)
+        if self.folds is not None:
+            _check_int(self, "folds", minimum=2)
+            if self.model.family != "chu2019":
+                raise ValueError(
+                    f"`folds` is Chu et al.'s protocol (model.family=chu2019). Received: family={self.model.family!r}"
+                )
+            if self.fold >= self.folds:
+                raise ValueError(f"`fold` must be from 0 to folds - 1 = {self.folds - 1}. Received: fold={self.fold}")
+        if not 0.0 <= float(self.fold_validation_share) < 1.0:
+            raise ValueError(
+                f"`fold_validation_share` must be in [0, 1). Received: fold_validation_share={self.fold_validation_share!r}"
+            )
 
     def to_dict(self) -> dict:
         """The config as a nested plain dict (YAML-ready)."""
@@ -294,6 +417,37 @@ TRAIN_PRESETS.update(
         "convnet": _drml_training("paper", False, **_DRML_PAPER),
         "drml-cpu-small": _drml_training("cpu-small", True, **_DRML_CPU_SMALL),
         "convnet-cpu-small": _drml_training("cpu-small", False, **_DRML_CPU_SMALL),
+    }
+)
+
+
+# Chu et al. 2019 (the CNN-LSTM hybrid), on the 200-px dataset (`aufera prepare --image-size 200`). The paper
+# config trains the CNN as the paper does: random 176 crops and horizontal flips, SGD with momentum 0.9 and
+# weight decay 5e-4, batch 196, learning rate 1e-3 (constant: the paper lowers it by hand when the validation
+# loss stalls); whole 1,300-frame sequences for the LSTMs. The cpu-small config trains the CNN with Adam on
+# centre crops (as DRML's cpu-small, docs/drml.md) and the LSTMs on 100-frame subsequences.
+def _chu_training(preset: str, **changes) -> dict:
+    values = {
+        "model": {"family": "chu2019", "preset": preset},
+        "augmentation": {"max_shift": 0, "max_brightness": 0.0, "max_contrast": 0.0, "flip": False},
+        "runtime": {"jit_compile": True},
+    }
+    for key, value in changes.items():
+        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
+    return values
+
+
+TRAIN_PRESETS.update(
+    {
+        "chu2019": _chu_training(
+            "paper",
+            batch_size=196,
+            epochs_chu_cnn=10,
+            augmentation={"flip": True},
+            optimizer={"name": "sgd", "lr_schedule": "constant", "momentum": 0.9, "weight_decay": 5e-4},
+            sequence={"length": 1300},
+        ),
+        "chu2019-cpu-small": _chu_training("cpu-small"),
     }
 )
 

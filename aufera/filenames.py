@@ -9,6 +9,9 @@ Three folders carry a contract between the commands:
 - a run directory (`aufera train`, `aufera evaluate`): the resolved config,
   the trained models, histories, checkpoints, metrics, tables and figures.
 
+A subject-exclusive k-fold split (`aufera.folds`) is one JSON file,
+`FOLDS_FILE`.
+
 Importing this module imports nothing else.
 """
 
@@ -28,6 +31,10 @@ PREPARE_REPORT_JSON = "prepare_report.json"
 PREPARE_REPORT_MD = "prepare_report.md"
 TFDS_INFO_FILE = "dataset_info.json"
 
+# === Subject-exclusive folds (`aufera.folds`) ===
+
+FOLDS_FILE = "folds.json"
+
 # === Run directory ===
 
 CONFIG_FILE = "config.yaml"
@@ -38,6 +45,12 @@ STATE_FILE = "state.json"
 TABLE_FILES = {"table1": "table1.md", "table2": "table2.md"}
 # The table of a DRML run (F1, accuracy and AUC per AU), in place of Tables 1-2.
 DRML_TABLE_FILE = "table_drml.md"
+# The table of a Chu et al. 2019 run (CNN, LSTM, fusion: F1-frame, F1-event, AUC per AU).
+CHU_TABLE_FILE = "table_chu.md"
+# Chu et al. 2019: the CNN's outputs on both splits, the PCA of its fc7, what the temporal stages measured.
+CHU_FEATURES_FILE = "chu_features.npz"
+CHU_PCA_FILE = "chu_pca.npz"
+CHU_SUMMARY_FILE = "chu_summary.json"
 FIGURE_FILES = {"view_confusion": "fig7_view_confusion.png", "f1_per_au": "f1_per_au.png"}
 
 

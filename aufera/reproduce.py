@@ -34,11 +34,37 @@ FERA_PRESET = "paper"
 # A smaller corpus and shorter training for smoke runs (`--quick`).
 QUICK_SYNTH = {"train_subjects": 8, "valid_subjects": 3, "tasks": 1, "frames": 20}
 QUICK_TRAIN = ["epochs_network1=12", "epochs_network2=4", "batch_size=16"]
+# The corpus of the CNN-LSTM reproduction (Chu et al. 2019): time in it (long sessions) but few
+# frames in all (14 sessions x 300 frames x 3 views = 12,600), so that the whole run fits in about
+# 20 minutes on 2 CPU cores. See docs/data.md for the measured episode durations.
+CHU_SYNTH = {
+    # 10 + 4 subjects: the 14 the frame budget allows at 300 frames x 3 views; 4 validation
+    # subjects give each AU about 9 episodes (4 x 2.3) to score on.
+    "train_subjects": 10,
+    "valid_subjects": 4,
+    # One session per subject: long sessions, not more of them, are what a sequence model needs.
+    "tasks": 1,
+    # 300 frames = 12 s at 25 fps: about 8 times the median episode (39 frames at smoothness 16),
+    # so each AU has about 2.3 episodes (onset, apex, offset) per session.
+    "frames": 300,
+    # The yaw-0 column of the grid at pitch -20, 0 and +20 (views 2, 5, 8): a third of the frames
+    # while keeping pose variation, and the views MTCNN boxes best (docs/data.md: 100% of boxes
+    # with IoU >= 0.6), so face crops do not blur the temporal signal.
+    "views": (2, 5, 8),
+    # Episodes of FERA-like length (1-3 s at 25 fps): the median episode lasts about 2.5 x
+    # smoothness frames in 300-frame sessions: 39 frames (1.6 s) here, quartiles 22 and 65.
+    "smoothness": 16.0,
+}
 
 
 def corpus_config(seed: int = 0, quick: bool = False) -> SynthConfig:
     """The synthetic corpus of a reproduction: the default corpus, or QUICK_SYNTH with `quick`; seeded."""
     return SynthConfig(seed=seed, **(QUICK_SYNTH if quick else {}))
+
+
+def chu_corpus_config(seed: int = 0) -> SynthConfig:
+    """The synthetic corpus of the CNN-LSTM reproduction (`CHU_SYNTH`); seeded."""
+    return SynthConfig(seed=seed, **CHU_SYNTH)
 
 
 def train_overrides(seed: int = 0, quick: bool = False) -> list[str]:
@@ -233,6 +259,86 @@ def reproduce_drml(
     return {
         "metrics": metrics,
         "times": times,
+        "synthetic": synthetic,
+        "run_dirs": run_dirs,
+        "text": text,
+        "seconds": time.perf_counter() - start,
+    }
+
+
+# === Chu et al. 2019: the CNN-LSTM hybrid and the multi-label samplers ===
+
+CHU_SYNTHETIC_PRESET = "chu2019-cpu-small"
+CHU_FERA_PRESET = "chu2019"
+CHU_RUN_DIR = "run-chu"  # the CNN-LSTM, its CNN trained with random sampling
+CHU_SAMPLER_RUN_DIRS = {"stratified": "run-chu-stratified", "momu": "run-chu-momu"}  # the CNN alone
+CHU_CORPUS_DIR = "corpus-chu"
+CHU_DATA_DIR = "data-chu"
+CHU_TABLES_FILE = "chu_tables.txt"
+QUICK_CHU_SYNTH = {"train_subjects": 4, "valid_subjects": 2, "frames": 120}
+QUICK_CHU_TRAIN = ["epochs_chu_cnn=2", "epochs_chu_lstm=3", "epochs_chu_fusion=3", "sequence.length=60"]
+
+
+def reproduce_chu(
+    out, data_dir=None, seed: int = 0, quick: bool = False, workers: int | None = None, progress: bool = True
+) -> dict:
+    """Chu et al.'s Tables 1-2 and 3-4 in shape: CNN vs LSTM vs CNN+LSTM, and random vs stratified vs MOMU.
+
+    On the synthetic corpus it writes a corpus of its own (`CHU_SYNTH`:
+    long sessions, into OUT/corpus-chu, prepared into OUT/data-chu at 200
+    px); with `data_dir`, a FERA 2017 copy prepared at 200 px with the
+    paper's config. Then it trains the CNN-LSTM (the CNN with random
+    sampling) into OUT/run-chu and the CNN alone with multi-label
+    stratification and with MOMU, evaluates each on the held-out subjects'
+    whole videos and writes the tables to OUT/chu_tables.txt. Every step
+    resumes.
+
+    Args:
+        out: str or Path. The output folder (may be shared with `reproduce`).
+        data_dir: str, Path or None. A FERA 2017 copy; None: the synthetic corpus. Defaults to None.
+        seed: int. Seed of the corpus and of the training. Defaults to 0.
+        quick: bool. A smaller corpus and shorter training for smoke runs. Defaults to False.
+        workers: int or None. Worker processes; None: the CPU cores, at most 8.
+        progress: bool. Progress bars. Defaults to True.
+
+    Returns:
+        A dict: `metrics` (the CNN-LSTM run's), `samplers` ("random",
+        "stratified", "momu" -> metrics), `synthetic`, `run_dirs`, `text`
+        (the printed tables) and `seconds`.
+    """
+    from aufera.config import resolve_config
+    from aufera.data.prepare import prepare
+    from aufera.evaluation.chu import chu_tables_text, evaluate_chu_run
+    from aufera.files import atomic_write_text
+    from aufera.synth.writer import write_corpus
+    from aufera.training import train
+
+    out = Path(out)
+    workers = workers or default_workers()
+    start = time.perf_counter()
+    if data_dir is None:
+        source = out / CHU_CORPUS_DIR
+        corpus = chu_corpus_config(seed)
+        if quick:
+            corpus = SynthConfig(**{**corpus.to_dict(), **QUICK_CHU_SYNTH})
+        write_corpus(source, corpus, workers=workers, progress=progress)
+        preset = CHU_SYNTHETIC_PRESET
+    else:
+        source, preset = Path(data_dir), CHU_FERA_PRESET
+    report = prepare(source, out / CHU_DATA_DIR, image_size=DRML_IMAGE_SIZE, workers=workers, progress=progress)
+    synthetic = bool(report["synthetic"])
+    overrides = [f"seed={seed}", *(QUICK_CHU_TRAIN if quick else [])]
+    run_dirs = {"random": out / CHU_RUN_DIR, **{s: out / d for s, d in CHU_SAMPLER_RUN_DIRS.items()}}
+    samplers = {}
+    for sampler, run_dir in run_dirs.items():
+        extra = ["sampler=" + sampler] + (["epochs_chu_lstm=0"] if sampler != "random" else [])
+        train(resolve_config(preset, overrides + extra), report["dataset"], run_dir, progress=progress)
+        samplers[sampler] = evaluate_chu_run(run_dir, report["dataset"], synthetic=synthetic)
+    text = chu_tables_text(samplers["random"], samplers, synthetic)
+    atomic_write_text(out / CHU_TABLES_FILE, text + "\n")
+    return {
+        "metrics": samplers["random"],
+        "samplers": samplers,
         "synthetic": synthetic,
         "run_dirs": run_dirs,
         "text": text,

@@ -203,7 +203,7 @@ def run_saved_model_test(model, input_data, tmp_path, export: str = "auto", atol
 
     Args:
         model: a Keras model.
-        input_data: one batch the model takes (an array, or a list of arrays).
+        input_data: one batch the model takes (an array, or a list or dict of arrays).
         tmp_path: a directory to write into.
         export: "keras" for `model.export` (the endpoint returns the model's
             outputs), "aufera" for `aufera.export.export_saved_model` (the
@@ -235,7 +235,12 @@ def run_saved_model_test(model, input_data, tmp_path, export: str = "auto", atol
         want = expected
     else:
         raise ValueError(f"`export` must be 'auto', 'keras' or 'aufera'. Received: export={export!r}")
-    data = [tf.constant(x) for x in input_data] if isinstance(input_data, list | tuple) else tf.constant(input_data)
+    if isinstance(input_data, dict):
+        data = {key: tf.constant(x) for key, x in input_data.items()}
+    elif isinstance(input_data, list | tuple):
+        data = [tf.constant(x) for x in input_data]
+    else:
+        data = tf.constant(input_data)
     assert_outputs_close(served.serve(data), want, atol, "SavedModel outputs")
     return served
 

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from aufera.commands import validators as v
-from aufera.filenames import DRML_TABLE_FILE, FIGURE_FILES, METRICS_FILE, TABLE_FILES, model_file, predictions_file
+from aufera.filenames import (
+    CHU_TABLE_FILE,
+    DRML_TABLE_FILE,
+    FIGURE_FILES,
+    METRICS_FILE,
+    TABLE_FILES,
+    model_file,
+    predictions_file,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -82,10 +90,20 @@ def _check_weight_count(args) -> None:
 def run(args) -> int:
     _check_weight_count(args)
     from aufera.evaluation.report import report_files, report_text
-    from aufera.evaluation.run import evaluate_run, resolve_data_dir, resolve_synthetic
+    from aufera.evaluation.run import evaluate_run, resolve_data_dir, resolve_synthetic, run_family
 
     data_dir = resolve_data_dir(args.run_dir, args.data)
     synthetic = resolve_synthetic(data_dir, args.synthetic)
+    if run_family(args.run_dir)[0] == "chu2019":
+        from aufera.errors import AuferaError
+        from aufera.evaluation.chu import chu_tables_text, evaluate_chu_run
+
+        if args.with_runs or args.fusion_weights:
+            raise AuferaError(f"{args.run_dir}: --with and --fusion-weights are for He et al. runs, not chu2019")
+        metrics = evaluate_chu_run(args.run_dir, data_dir, args.split, synthetic=synthetic)
+        print(chu_tables_text(metrics, None, synthetic))
+        print(f"report in {args.run_dir}: {METRICS_FILE}, {CHU_TABLE_FILE}")
+        return 0
     metrics = evaluate_run(
         args.run_dir,
         data_dir,

@@ -54,7 +54,7 @@ from aufera.data.augmentation import Augmentation
 from aufera.errors import AuferaError
 from aufera.filenames import MEAN_FILE, PREPARE_REPORT_JSON, TFDS_INFO_FILE
 
-TARGETS = ("network1", "network2", "drml")  # "drml": the AU labels only, as "network2"
+TARGETS = ("network1", "network2", "drml", "chu_cnn")  # all but "network1": the AU labels only
 DEFAULT_SCALE = 1.0 / 255.0  # the `scale` of every model preset's preprocessing today: uint8 -> [0, 1]
 DEFAULT_SHUFFLE_BUFFER = 10_000
 

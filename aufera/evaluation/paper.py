@@ -118,3 +118,35 @@ DRML_TABLE4_MS = {
     "ConvNet": {"train": 6.4, "test": 3.3},
     "DRML": {"train": 19.1, "test": 12.1},
 }
+
+
+# === The CNN-LSTM of Chu, De la Torre, Cohn 2019 ===
+
+CHU_SOURCE_LABEL = "BP4D, 12 AUs (Chu et al. 2019)"
+
+# fmt: off
+# Table 2 (BP4D, F1-frame in percent as printed), the ten AUs FERA 2017 shares with it, in aufera's AU order:
+# ANet (the spatial CNN) and "Ours" (the CNN+LSTM fusion), 3-fold and 10-fold protocols; "mean" is the
+# printed average over the paper's 12 AUs (AU2 and AU24 included), not over these ten.
+CHU_TABLE2_BP4D = {
+    "3-fold": {
+        "cnn":    (40.3, 41.7, 62.8, 54.2, 75.1, 78.1, 44.7, 32.9, 47.3, 27.3),
+        "fusion": (31.4, 71.4, 63.3, 77.1, 45.0, 82.6, 72.9, 34.0, 53.9, 38.6),
+        "mean": {"cnn": 48.6, "fusion": 53.2},
+    },
+    "10-fold": {
+        "cnn":    (54.7, 83.4, 94.3, 93.0, 98.9, 94.4, 82.9, 55.4, 81.1, 63.7),
+        "fusion": (70.3, 83.1, 94.7, 93.2, 99.0, 96.5, 86.8, 63.3, 82.7, 73.5),
+        "mean": {"cnn": 77.8, "fusion": 82.5},
+    },
+}
+
+# Table 4 (BP4D+, within-dataset, F1 of the CNN as printed, two decimals): random sampling (RS), multi-label
+# stratification (MS) and MOMU, the same ten AUs; "mean" is the printed average over 12 AUs.
+CHU_TABLE4_BP4DP = {
+    "random":     (.19, .83, .82, .91, .78, .87, .80, .15, .30, .44),
+    "stratified": (.19, .83, .82, .91, .78, .87, .80, .15, .30, .44),
+    "momu":       (.43, .88, .90, .94, .82, .91, .83, .38, .54, .60),
+    "mean": {"random": .52, "stratified": .52, "momu": .67},
+}
+# fmt: on

@@ -144,9 +144,6 @@ DRML_PRESETS: dict[str, dict] = {
     ),
 }
 
-# The model families and their presets: He et al. 2019 (Network1, Network2) and DRML.
-FAMILIES: dict[str, dict[str, dict]] = {"he2019": PRESETS, "drml": DRML_PRESETS}
-
 
 def _family(family: str) -> dict[str, dict]:
     if family not in FAMILIES:
@@ -155,7 +152,7 @@ def _family(family: str) -> dict[str, dict]:
 
 
 def preset_names(family: str = "he2019") -> tuple[str, ...]:
-    """Returns the names of the available presets of a model family ("he2019" or "drml")."""
+    """Returns the names of the available presets of a model family ("he2019", "drml" or "chu2019")."""
     return tuple(_family(family))
 
 
@@ -164,7 +161,7 @@ def get_preset(name: str, family: str = "he2019") -> dict:
 
     Args:
         name: str. One of `preset_names(family)`.
-        family: str. "he2019" (Network1 and Network2) or "drml". Defaults to "he2019".
+        family: str. "he2019" (Network1 and Network2), "drml" or "chu2019". Defaults to "he2019".
 
     Raises:
         ValueError: if there is no preset of that name.
@@ -181,3 +178,45 @@ def split_overrides(overrides: dict) -> tuple[dict, dict]:
     backbone = {k: v for k, v in overrides.items() if k in backbone_args}
     head = {k: v for k, v in overrides.items() if k not in backbone_args}
     return backbone, head
+
+
+def _chu_cnn(conv_filters, fc_units, dropout=0.5) -> dict:
+    """The arguments of a `ChuCNN` of Fig. 2b's layout: conv1 11x11 stride 4, pool1, conv2 5x5, conv3-5 3x3."""
+    return {
+        "input_shape": [176, 176, 1],
+        "conv_filters": list(conv_filters),
+        "conv_kernel_sizes": [11, 5, 3, 3, 3],
+        "conv1_strides": 4,
+        "pool_size": 2,
+        "fc_units": list(fc_units),
+        "dropout": dropout,
+    }
+
+
+# Chu, De la Torre, Cohn 2019: the spatial CNN (`cnn`, `ChuCNN`), the PCA of its fc7 (`pca`: the share of
+# variance kept, at most `max_components`), the LSTMs (`lstm`, `ChuLSTM`) and the fusion network (`fusion`,
+# `ChuFusion`). Random 176 crops of the 200-px dataset in training, the centre crop in evaluation.
+# `metadata.params`: `cnn` is `ChuCNN.count_params()`.
+CHU_PAPER = {
+    "description": "Chu et al. 2019: modified AlexNet (conv 96-96-72-48-32, FC 4096-4096), PCA 1024, 3 LSTMs of 256.",
+    "preprocessing": {"image_size": 176, "channels": 1, "scale": 1.0 / 255.0, "mean": "train", "dataset_size": 200},
+    "cnn": _chu_cnn((96, 96, 72, 48, 32), (4096, 4096)),
+    "pca": {"energy": 0.98, "max_components": 1024},
+    "lstm": {"units": [256, 256, 256], "dropout": 0.5},
+    "fusion": {"hidden_units": 64},
+    "metadata": {"params": {"cnn": 74_978_626}},
+}
+
+CHU_PRESETS: dict[str, dict] = {
+    "paper": CHU_PAPER,
+    "cpu-small": _variant(
+        CHU_PAPER,
+        description="Chu et al. 2019 small and fast for 2 CPU cores: conv 32-32-24-16-16, FC 256-256, 3 LSTMs of 64.",
+        cnn=_chu_cnn((32, 32, 24, 16, 16), (256, 256)),
+        lstm={"units": [64, 64, 64]},
+        metadata={"params": {"cnn": 1_917_218}},
+    ),
+}
+
+# The model families and their presets: He et al. 2019 (Network1, Network2), DRML and Chu et al. 2019.
+FAMILIES: dict[str, dict[str, dict]] = {"he2019": PRESETS, "drml": DRML_PRESETS, "chu2019": CHU_PRESETS}

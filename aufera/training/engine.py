@@ -23,7 +23,15 @@ from aufera.training.validation import validation_scores
 
 STAGES = tuple(stage for stages in FAMILY_STAGES.values() for stage in stages)
 # Fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = ("epochs_network1", "epochs_network2", "epochs_drml", "validation.batch_size")
+RESUMABLE_CHANGES = (
+    "epochs_network1",
+    "epochs_network2",
+    "epochs_drml",
+    "epochs_chu_cnn",
+    "epochs_chu_lstm",
+    "epochs_chu_fusion",
+    "validation.batch_size",
+)
 
 
 @dataclasses.dataclass
@@ -77,19 +85,21 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
     """A fresh model of one stage, compiled as `aufera train` compiles it.
 
     Network1, Network2 (on the frozen backbone of the Network1 saved at
-    `backbone_source`) or DRML / ConvNet, built from the config's model
-    preset, with the stage's losses, Adam with the config's learning-rate
-    schedule over the stage's epochs of `train_size` frames, and XLA as
-    `runtime.jit_compile` says. Call it inside the strategy's scope.
+    `backbone_source`), DRML / ConvNet or Chu et al.'s spatial CNN, built
+    from the config's model preset, with the stage's losses, the config's
+    optimiser (Adam, or SGD with momentum and weight decay) with its
+    learning-rate schedule over the stage's epochs of `train_size` frames,
+    and XLA as `runtime.jit_compile` says. Call it inside the strategy's
+    scope.
 
     Args:
         config: TrainConfig.
-        stage: str. "network1", "network2" or "drml".
+        stage: str. "network1", "network2", "drml" or "chu_cnn".
         train_size: int. Training frames per epoch (for the schedule).
         backbone_source: str or Path. The saved Network1, for "network2" only.
     """
     from aufera.losses import drml_losses, network1_losses, network2_losses
-    from aufera.models import DRML, Network1, Network2
+    from aufera.models import DRML, ChuCNN, Network1, Network2
 
     preset = config.model.preset
     if stage == "network1":
@@ -102,16 +112,25 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
     elif stage == "drml":
         model = DRML.from_preset(preset, **drml_arguments(config))
         losses = drml_losses()
+    elif stage == "chu_cnn":
+        # Eq. (1) of Chu et al. is DRML's loss: the multi-label sigmoid cross-entropy over the known labels.
+        model = ChuCNN.from_preset(preset)
+        losses = drml_losses()
     else:
-        raise ValueError(f"Unknown stage. Expected one of network1, network2, drml. Received: stage={stage!r}")
+        raise ValueError(f"Unknown stage. Expected one of network1, network2, drml, chu_cnn. Received: stage={stage!r}")
     optimizer = config.optimizer
-    adam = keras.optimizers.Adam(
-        learning_rate=learning_rate(config, int(getattr(config, f"epochs_{stage}")), train_size),
-        beta_1=optimizer.beta_1,
-        beta_2=optimizer.beta_2,
-        epsilon=optimizer.epsilon,
-    )
-    model.compile(optimizer=adam, jit_compile=jit_compile_setting(config), **losses)
+    rate = learning_rate(config, int(getattr(config, f"epochs_{stage}")), train_size)
+    if optimizer.name == "sgd":
+        # Keras's weight decay is decoupled (w <- w - lr * weight_decay * w each step, every weight); Caffe's,
+        # which Chu et al. used, adds weight_decay * w to the gradient before the momentum (docs/cnn_lstm.md).
+        chosen = keras.optimizers.SGD(
+            learning_rate=rate, momentum=optimizer.momentum, weight_decay=optimizer.weight_decay or None
+        )
+    else:
+        chosen = keras.optimizers.Adam(
+            learning_rate=rate, beta_1=optimizer.beta_1, beta_2=optimizer.beta_2, epsilon=optimizer.epsilon
+        )
+    model.compile(optimizer=chosen, jit_compile=jit_compile_setting(config), **losses)
     return model
 
 
@@ -371,11 +390,24 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
         raise AuferaError(f"{info.path}: no split {split!r} (splits: {sorted(info.num_examples)})")
     config = dataclasses.replace(config, data_dir=str(Path(info.path).resolve()))
     _check_resume_config(config, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir)
 
     train_arrays = _load_arrays(info, "train")
     val_arrays = _load_arrays(info, split)
+    folds = None
+    if config.model.family == "chu2019":
+        from aufera.training.chu import check_chu_inputs, fold_arrays
+
+        if config.folds is not None:
+            folds, train_arrays, val_arrays = fold_arrays(config, train_arrays, val_arrays)
+        check_chu_inputs(config, train_arrays)
+    # Nothing is written before the inputs are checked.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_config(config, run_dir)
+    if folds is not None:
+        from aufera.filenames import FOLDS_FILE
+        from aufera.folds import write_folds
+
+        write_folds(folds, run_dir / FOLDS_FILE, seed=int(config.seed), validation_share=config.fold_validation_share)
     rows = validation_rows(len(val_arrays), config.validation.max_examples)
     data = StageData(train_arrays, val_arrays, rows, float(preprocessing.scale), preprocessing.crop_size)
     keras.utils.set_random_seed(int(config.seed))
@@ -392,11 +424,17 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
         summary["precision"] = set_precision(config.runtime.mixed_precision)
         common = (config, run_dir, data, strategy, progress, callbacks)
         for i, stage in enumerate(stages):
+            if stage in ("chu_lstm", "chu_fusion"):
+                break  # trained on sequences, by aufera.training.chu below
             # Stage i starts from seed + i (Network2 from seed + 1).
             if i:
                 keras.utils.set_random_seed(int(config.seed) + i)
             backbone = run_dir / model_file("network1") if stage == "network2" else None
             summary[stage] = StageRun(stage, *common).run(backbone_source=backbone)
+        if config.model.family == "chu2019":
+            from aufera.training.chu import train_temporal
+
+            summary.update(train_temporal(config, run_dir, data, progress, callbacks))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     summary["wall_seconds"] = time.perf_counter() - started

@@ -33,6 +33,9 @@ HISTORY_COLUMNS = {
     ],
     "network2": ["epoch", "loss", "val_loss", "val_mean_f1", "seconds"],
     "drml": ["epoch", "loss", "val_loss", "val_mean_f1", "seconds"],
+    "chu_cnn": ["epoch", "loss", "val_loss", "val_mean_f1", "seconds"],
+    "chu_lstm": ["epoch", "loss", "val_loss", "val_mean_f1", "learning_rate", "seconds"],
+    "chu_fusion": ["epoch", "loss", "val_loss", "val_mean_f1", "seconds"],
 }
 
 
@@ -41,7 +44,7 @@ class StageState:
     """Where a stage stands: committed epochs, the files to resume from, the best epoch, the history.
 
     Args:
-        stage: str. "network1", "network2" or "drml".
+        stage: str. "network1", "network2", "drml" or one of "chu_cnn", "chu_lstm", "chu_fusion".
         epochs_done: int. Epochs committed. Defaults to 0.
         last: str or None. File name of the last epoch's model. Defaults to None.
         best: str or None. File name of the best epoch's weights. Defaults to None.

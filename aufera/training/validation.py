@@ -16,8 +16,8 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
     of `aufera.losses` (eq. 3 and 4; DRML's sigmoid cross-entropy).
 
     Args:
-        stage: "network1", "network2" or "drml".
-        outputs: dict of model predictions: "au" (N, 10, 2) ((N, 10) for drml)
+        stage: "network1", "network2", "drml" or "chu_cnn" (sigmoid outputs, as "drml").
+        outputs: dict of model predictions: "au" (N, 10, 2) ((N, 10) for drml, chu_cnn)
             and, for network1, "view" (N, 9).
         au: array (N, 10) of +1 / -1 / 0.
         view: array (N,) of view indices.
@@ -38,7 +38,7 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
 
     pred_au = np.asarray(outputs["au"], np.float32)
     au_true = np.asarray(au, np.float32)
-    if stage == "drml":
+    if stage in ("drml", "chu_cnn"):
         return {
             "val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([sigmoid_pairs(pred_au)])))),
             "val_loss": float(np.mean(multilabel_sigmoid_crossentropy(au_true, pred_au))),
