@@ -90,10 +90,25 @@ def test_reader_reads_the_views_present(two_view_corpus):
         ("FERA17_TR_F001_T1", (4, 6), 6),
         ("FERA17_VA_M001_T1", (4, 6), 6),
     ]
-    # The reader knows FERA 2017's 9 views: each absent one is reported, never an error.
-    assert {p.kind for p in problems} == {"missing_view"} and len(problems) == 2 * 7
+    # The corpus declares its views (groundtruth/corpus.json): the 7 it was written without are not missing.
+    assert problems == []
     frames = list(iter_frames(sessions[0], 6, problems))
     assert len(frames) == 6 and frames[0][1].shape == (64, 64, 3)
+
+
+def test_a_declared_view_that_is_absent_is_reported(two_view_corpus, tmp_path):
+    import shutil
+
+    root, _, _ = two_view_corpus
+    copy = tmp_path / "corpus"
+    shutil.copytree(root, copy)
+    next(copy.rglob("FERA17_TR_F001_T1_6.mp4")).unlink()
+    _, problems = find_sessions(copy)
+    assert [(p.kind, p.path.name) for p in problems] == [("missing_view", "FERA17_TR_F001_T1_6.mp4")]
+    # Without the manifest, FERA 2017's 9 views are expected: each absent one is reported, never an error.
+    (copy / "groundtruth" / "corpus.json").unlink()
+    _, problems = find_sessions(copy)
+    assert {p.kind for p in problems} == {"missing_view"} and len(problems) == 8 + 7
 
 
 def test_rerun_writes_nothing(two_view_corpus):

@@ -65,6 +65,7 @@ References:
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -78,6 +79,7 @@ import numpy as np
 from aufera.au import NUM_AUS, NUM_VIEWS, encode_fera_occurrence
 from aufera.data.video import VideoOpenError, VideoReader
 from aufera.errors import AuferaError
+from aufera.filenames import CORPUS_MANIFEST, GROUNDTRUTH_DIR
 from aufera.layout import LABEL_PATTERN, SPLITS, VIDEO_PATTERN, Split, label_name, session_name, video_name
 
 logger = logging.getLogger(__name__)
@@ -357,6 +359,22 @@ def _scan(folder: Path, split: Split, kind: str, problems: list[Problem]) -> dic
     return table
 
 
+def declared_views(root) -> tuple[int, ...]:
+    """The view numbers a corpus holds: all 9, or those a synthetic corpus's manifest lists (`aufera synth --views`).
+
+    A view a synthetic corpus was written without is not missing: only the
+    views its `groundtruth/corpus.json` lists are expected. An unreadable
+    manifest expects all 9 (and the reader reports what is absent).
+    """
+    path = Path(root) / GROUNDTRUTH_DIR / CORPUS_MANIFEST
+    try:
+        numbers = [int(view["number"]) for view in json.loads(path.read_text())["views"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return tuple(range(1, NUM_VIEWS + 1))
+    numbers = sorted({n for n in numbers if 1 <= n <= NUM_VIEWS})
+    return tuple(numbers) or tuple(range(1, NUM_VIEWS + 1))
+
+
 def find_sessions(root) -> tuple[list[Session], list[Problem]]:
     """Finds the sessions of a FERA 2017 copy and reads their label files.
 
@@ -380,6 +398,7 @@ def find_sessions(root) -> tuple[list[Session], list[Problem]]:
     if not root.is_dir():
         raise AuferaError(f"{root}: is not a folder")
     folders, problems = _find_folders(root)
+    expected_views = declared_views(root)
     videos: dict[str, dict] = {}
     labels: dict[str, dict] = {}
     for split in SPLITS:
@@ -449,7 +468,7 @@ def find_sessions(root) -> tuple[list[Session], list[Problem]]:
                 )
                 continue
             problems.extend(row_problems)
-            for number in range(1, NUM_VIEWS + 1):
+            for number in expected_views:
                 if number not in views:
                     problems.append(
                         Problem(

@@ -37,12 +37,15 @@ def detection_report(corpus_dir, every: int = 1, progress: bool = True) -> dict:
 
     root = Path(corpus_dir)
     detector = FaceDetector()
-    seen = {v: [0, []] for v in range(1, 10)}
+    from aufera.data.fera2017 import declared_views
+
+    views = declared_views(root)
+    seen = {v: [0, []] for v in views}
     files = sorted((root / GROUNDTRUTH_DIR).glob("*.npz"))
     for npz in tqdm(files, desc="mtcnn", unit="session", disable=not progress):
         truth = np.load(npz)["face_box"]
         split = next(s for s in SPLITS if f"_{s.code}_" in npz.stem)
-        for view in range(1, 10):
+        for view in views:
             video = read_frames(root / split.video_dir / f"{npz.stem}_{view}.mp4")
             index, frames = zip(*[(t, f) for t, f in enumerate(video) if t % every == 0], strict=True)
             for t, found in zip(index, detector.detect(frames), strict=True):
