@@ -230,8 +230,14 @@ def multilabel_sigmoid_crossentropy(y_true, y_pred, epsilon: float = EPSILON):
 class MultiLabelSigmoidCrossentropy(_ClippedLoss):
     """Keras loss of DRML: `multilabel_sigmoid_crossentropy`, averaged over the batch's samples.
 
+    With `average_over_aus=True` each sample's sum is divided by the number
+    of AUs L: eq. (1) of Chu et al. 2019, -1/L sum_l ([y_l > 0] log p_l +
+    [y_l < 0] log(1 - p_l)) (`chu_losses`).
+
     Args:
         epsilon: float. Clip of the probabilities. Defaults to 1e-7.
+        average_over_aus: bool. Divide by the number of AUs (Chu et al.'s
+            eq. 1) rather than sum over them (DRML). Defaults to False.
         reduction: str. Keras loss reduction. Defaults to "sum_over_batch_size".
         name: str. Defaults to "multilabel_sigmoid_crossentropy".
         dtype: the loss dtype. Defaults to None (the Keras float type).
@@ -246,10 +252,26 @@ class MultiLabelSigmoidCrossentropy(_ClippedLoss):
         reduction: str = "sum_over_batch_size",
         name: str = "multilabel_sigmoid_crossentropy",
         dtype=None,
+        average_over_aus: bool = False,
     ):
         super().__init__(epsilon, reduction, name, dtype)
+        self.average_over_aus = bool(average_over_aus)
 
     function = staticmethod(multilabel_sigmoid_crossentropy)
+
+    def call(self, y_true, y_pred):
+        values = super().call(y_true, y_pred)
+        if self.average_over_aus:
+            values = values / ops.cast(ops.shape(y_pred)[-1], values.dtype)
+        return values
+
+    def get_config(self):
+        return {**super().get_config(), "average_over_aus": self.average_over_aus}
+
+
+def chu_losses() -> dict:
+    """Compile arguments for Chu et al.'s CNN and fusion network: eq. (1), the cross-entropy averaged over the AUs."""
+    return {"loss": {"au": MultiLabelSigmoidCrossentropy(average_over_aus=True)}}
 
 
 def drml_losses() -> dict:

@@ -179,3 +179,19 @@ def test_shape_errors():
         MaxMarginLoss()(y_true[..., :9], y_pred)
     with pytest.raises(ValueError, match=r"shape \(N, ..., num_aus\). Received: y_pred.shape=\(10,\)"):
         MaxMarginLoss()(y_true[0, 0], y_pred[0, 0])
+
+
+def test_chu_eq1_is_drml_loss_averaged_over_the_aus():
+    """Eq. (1) of Chu et al.: -1/L sum over the L AUs; DRML's loss sums. Checked against numpy."""
+    from aufera.losses import MultiLabelSigmoidCrossentropy, chu_losses
+
+    rng = np.random.default_rng(11)
+    y = rng.choice([-1, 0, 1], size=(6, 10)).astype("float32")
+    p = rng.uniform(0.05, 0.95, size=(6, 10)).astype("float32")
+    terms = (y > 0) * np.log(p) + (y < 0) * np.log(1 - p)
+    expected = float(np.mean(-terms.sum(axis=1) / 10))
+    loss = chu_losses()["loss"]["au"]
+    assert float(loss(y, p)) == pytest.approx(expected, rel=1e-5)
+    assert float(MultiLabelSigmoidCrossentropy()(y, p)) == pytest.approx(10 * expected, rel=1e-5)
+    revived = MultiLabelSigmoidCrossentropy.from_config(loss.get_config())
+    assert revived.average_over_aus is True and float(revived(y, p)) == pytest.approx(expected, rel=1e-5)

@@ -10,7 +10,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from aufera.config import FAMILY_STAGES, TrainConfig, load_run_config, save_config
+from aufera.config import EPOCH_FIELDS, FAMILY_STAGES, TrainConfig, load_run_config, save_config
 from aufera.errors import AuferaError
 from aufera.filenames import CHECKPOINTS_DIR, LOGS_DIR, history_file, model_file
 from aufera.files import atomic_write
@@ -23,15 +23,7 @@ from aufera.training.validation import validation_scores
 
 STAGES = tuple(stage for stages in FAMILY_STAGES.values() for stage in stages)
 # Fields that may change between a killed run and its resumption.
-RESUMABLE_CHANGES = (
-    "epochs_network1",
-    "epochs_network2",
-    "epochs_drml",
-    "epochs_chu_cnn",
-    "epochs_chu_lstm",
-    "epochs_chu_fusion",
-    "validation.batch_size",
-)
+RESUMABLE_CHANGES = (*EPOCH_FIELDS, "validation.batch_size")
 
 
 @dataclasses.dataclass
@@ -98,7 +90,7 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
         train_size: int. Training frames per epoch (for the schedule).
         backbone_source: str or Path. The saved Network1, for "network2" only.
     """
-    from aufera.losses import drml_losses, network1_losses, network2_losses
+    from aufera.losses import chu_losses, drml_losses, network1_losses, network2_losses
     from aufera.models import DRML, ChuCNN, Network1, Network2
 
     preset = config.model.preset
@@ -113,9 +105,8 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
         model = DRML.from_preset(preset, **drml_arguments(config))
         losses = drml_losses()
     elif stage == "chu_cnn":
-        # Eq. (1) of Chu et al. is DRML's loss: the multi-label sigmoid cross-entropy over the known labels.
         model = ChuCNN.from_preset(preset)
-        losses = drml_losses()
+        losses = chu_losses()
     else:
         raise ValueError(f"Unknown stage. Expected one of network1, network2, drml, chu_cnn. Received: stage={stage!r}")
     optimizer = config.optimizer

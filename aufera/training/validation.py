@@ -39,9 +39,11 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
     pred_au = np.asarray(outputs["au"], np.float32)
     au_true = np.asarray(au, np.float32)
     if stage in ("drml", "chu_cnn"):
+        loss = float(np.mean(multilabel_sigmoid_crossentropy(au_true, pred_au)))
         return {
             "val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([sigmoid_pairs(pred_au)])))),
-            "val_loss": float(np.mean(multilabel_sigmoid_crossentropy(au_true, pred_au))),
+            # Chu et al.'s eq. (1) averages over the AUs where DRML's loss sums over them.
+            "val_loss": loss / au_true.shape[-1] if stage == "chu_cnn" else loss,
         }
     scores = {"val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([pred_au]))))}
     au_loss = float(mean_multilabel_pair_crossentropy(au_true, pred_au))
