@@ -38,6 +38,22 @@ from aufera.au import ABSENT, NUM_AUS, NUM_VIEWS, PRESENT, UNKNOWN
 from aufera.models.decision_fusion import fuse_pair_outputs
 
 
+def _check_values(labels: np.ndarray, name: str) -> None:
+    """Raises ValueError naming `name` when `labels` hold anything but +1, -1 and 0."""
+    bad = ~np.isin(labels, (PRESENT, ABSENT, UNKNOWN))
+    if bad.any():
+        raise ValueError(f"`{name}` must hold +1, -1 or 0. Received values: {np.unique(labels[bad]).tolist()[:10]}")
+
+
+def _check_decisions(decisions: np.ndarray, name: str, hint: str = "") -> None:
+    """Raises ValueError naming `name` when `decisions` hold anything but 0 and 1."""
+    bad = ~np.isin(decisions, (0, 1))
+    if bad.any():
+        raise ValueError(
+            f"`{name}` must hold 0/1 decisions{hint}. Received values: {np.unique(decisions[bad]).tolist()[:10]}"
+        )
+
+
 def _check_au_arrays(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
@@ -46,15 +62,8 @@ def _check_au_arrays(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
             "`y_true` and `y_pred` must both have shape (N, num_aus). "
             f"Received: y_true.shape={y_true.shape}, y_pred.shape={y_pred.shape}"
         )
-    bad = ~np.isin(y_true, (PRESENT, ABSENT, UNKNOWN))
-    if bad.any():
-        raise ValueError(f"`y_true` must hold +1, -1 or 0. Received values: {np.unique(y_true[bad]).tolist()}")
-    bad = ~np.isin(y_pred, (0, 1))
-    if bad.any():
-        raise ValueError(
-            f"`y_pred` must hold 0/1 decisions (see aufera.models.decision_fusion). "
-            f"Received values: {np.unique(y_pred[bad]).tolist()[:10]}"
-        )
+    _check_values(y_true, "y_true")
+    _check_decisions(y_pred, "y_pred", " (see aufera.models.decision_fusion)")
     return y_true, y_pred.astype(bool)
 
 
@@ -145,9 +154,7 @@ def _check_scores(y_true, scores) -> tuple[np.ndarray, np.ndarray]:
             "`y_true` and `scores` must both have shape (N, num_aus). "
             f"Received: y_true.shape={y_true.shape}, scores.shape={scores.shape}"
         )
-    bad = ~np.isin(y_true, (PRESENT, ABSENT, UNKNOWN))
-    if bad.any():
-        raise ValueError(f"`y_true` must hold +1, -1 or 0. Received values: {np.unique(y_true[bad]).tolist()}")
+    _check_values(y_true, "y_true")
     if not np.all(np.isfinite(scores)):
         raise ValueError("`scores` must be finite numbers. Received: NaN or infinite values")
     return y_true, scores
@@ -439,14 +446,8 @@ def _check_event_sequence(labels, predictions) -> tuple[np.ndarray, np.ndarray]:
             "`labels` and `predictions` must have the same length. "
             f"Received: labels.shape={labels.shape}, predictions.shape={predictions.shape}"
         )
-    bad = ~np.isin(labels, (PRESENT, ABSENT, UNKNOWN))
-    if bad.any():
-        raise ValueError(f"`labels` must hold +1, -1 or 0. Received values: {np.unique(labels[bad]).tolist()[:10]}")
-    bad = ~np.isin(predictions, (0, 1))
-    if bad.any():
-        raise ValueError(
-            f"`predictions` must hold 0/1 decisions. Received values: {np.unique(predictions[bad]).tolist()[:10]}"
-        )
+    _check_values(labels, "labels")
+    _check_decisions(predictions, "predictions")
     return labels == PRESENT, (predictions == 1) & (labels != UNKNOWN)
 
 

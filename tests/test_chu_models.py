@@ -331,3 +331,67 @@ def test_pieces_that_do_not_fit_are_refused():
     model, _ = tiny_cnn_lstm(seed=9)
     with pytest.raises(ValueError, match="do not fit together"):
         CNNLSTM(model.cnn, PCAProjection(12, 3), ChuLSTM(feature_dim=4, units=(3,)), model.fusion)
+
+
+def test_fit_pca_whitens_on_request():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 8)) * np.geomspace(3.0, 0.1, 8)
+    plain, white = fit_pca(x, energy=0.99), fit_pca(x, energy=0.99, whiten=True)
+    assert white["num_components"] == plain["num_components"]
+    projected = (x - white["mean"]) @ white["components"]
+    np.testing.assert_allclose(projected.std(axis=0, ddof=1), 1.0, atol=1e-4)
+    # The same directions, rescaled.
+    ratio = white["components"] / plain["components"]
+    np.testing.assert_allclose(ratio, np.broadcast_to(ratio[0], ratio.shape), rtol=1e-4)
+
+
+# --- configs ---------------------------------------------------------------------------------
+
+
+def test_chu_training_configs():
+    from aufera.config import resolve_config
+
+    paper = resolve_config("chu2019")
+    assert (paper.model.family, paper.model.preset, paper.batch_size) == ("chu2019", "paper", 196)
+    assert (paper.optimizer.name, paper.optimizer.momentum, paper.optimizer.weight_decay) == ("sgd", 0.9, 5e-4)
+    assert paper.optimizer.lr_schedule == "constant" and paper.optimizer.learning_rate == 1e-3
+    assert paper.augmentation.flip and paper.augmentation.active  # random 176 crops and flips
+    seq = paper.sequence
+    assert (seq.length, seq.per_video, seq.burn_in, seq.min_active_aus) == (1300, 10, 10, 1.5)
+    assert (seq.learning_rate, seq.rho, seq.lr_decay) == (1e-3, 0.9, 0.97)
+    small = resolve_config("chu2019-cpu-small")
+    assert small.optimizer.name == "adam" and not small.augmentation.active  # centre crops
+    assert (small.sequence.length, small.sequence.learning_rate) == (100, 1e-2)
+    assert get_preset("cpu-small", family="chu2019")["lstm"]["dropout"] == 0.0
+
+
+def test_the_paper_cnn_compiles_with_sgd_weight_decay_and_eq1():
+    from aufera.config import resolve_config
+    from aufera.training.engine import compiled_stage_model
+
+    config = resolve_config("chu2019", ["model.preset=cpu-small"])
+    model = compiled_stage_model(config, "chu_cnn", 1000)
+    optimizer = model.optimizer
+    assert type(optimizer).__name__ == "SGD"
+    assert optimizer.momentum == pytest.approx(0.9) and optimizer.weight_decay == pytest.approx(5e-4)
+    loss = model.loss["au"]
+    assert isinstance(loss, MultiLabelSigmoidCrossentropy) and loss.average_over_aus is True
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["folds=3"], "`folds` is Chu et al.'s protocol"),
+        (["model.family=chu2019", "folds=3", "fold=3"], "`fold` must be from 0 to folds - 1 = 2"),
+        (["model.family=chu2019", "folds=1"], "`folds` must be an integer >= 2"),
+        (["sequence.burn_in=-1"], "`burn_in` must be an integer >= 0"),
+        (["sequence.rho=0"], "`rho` must be in (0, 1]"),
+        (["optimizer.name=rmsprop"], "`optimizer.name` must be one of ('adam', 'sgd')"),
+    ],
+)
+def test_bad_chu_config_values_are_refused(overrides, message):
+    from aufera.config import resolve_config
+
+    with pytest.raises(ValueError) as error:
+        resolve_config("cpu-small", overrides)
+    assert message in str(error.value)

@@ -33,6 +33,7 @@ TINY = [
     "sequence.burn_in=3",
     "sequence.per_video=2",
     "sequence.min_active_aus=none",
+    "runtime.jit_compile=false",  # XLA's compilation would cost more than these few steps
 ]
 
 
@@ -82,7 +83,7 @@ def test_the_cnn_alone_then_the_temporal_stages_resume_after_a_kill(chu_run):
     history = read_history(chu_run["dir"] / history_file("chu_lstm"))
     assert [row["epoch"] for row in history] == [1, 2]
     # RMSProp's rate decays by 0.97 per epoch.
-    assert history[1]["learning_rate"] == pytest.approx(1e-3 * 0.97, rel=1e-5)
+    assert history[1]["learning_rate"] == pytest.approx(1e-2 * 0.97, rel=1e-5)  # cpu-small: 1e-2
 
 
 def test_the_pca_is_fitted_on_the_training_features_only(chu_run, sequences200):

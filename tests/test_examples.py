@@ -143,6 +143,44 @@ def test_drml_example_bad_input_is_one_line_and_status_2(drml_example, tmp_path,
     assert not (tmp_path / "out").exists()
 
 
+# === cnn_lstm_chu2019: arguments and settings ===
+
+
+@pytest.fixture(scope="module")
+def chu_example():
+    return _load("cnn_lstm_chu2019")
+
+
+def test_chu_example_settings_are_those_of_aufera_reproduce(chu_example):
+    from aufera import reproduce as rep
+
+    args = chu_example.build_parser().parse_args(["--seed", "3"])
+    assert (args.out, args.seed, args.quick, args.data_dir) == ("cnn_lstm_example", 3, False, None)
+    assert chu_example.train_overrides(args) == ["seed=3"]
+    assert chu_example.synth_config(args) == rep.chu_corpus_config(3)
+    quick = chu_example.build_parser().parse_args(["--quick"])
+    assert chu_example.train_overrides(quick) == ["seed=0", *rep.QUICK_CHU_TRAIN]
+    corpus = chu_example.synth_config(quick)
+    for key, value in {**rep.CHU_SYNTH, **rep.QUICK_CHU_SYNTH}.items():
+        assert getattr(corpus, key) == (tuple(value) if isinstance(value, list) else value), key
+    assert chu_example.CHU_SAMPLER_RUN_DIRS is rep.CHU_SAMPLER_RUN_DIRS
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--seed", "-1"], "cnn_lstm_chu2019: error: argument --seed: expected a whole number >= 0, got '-1'"),
+        (["--data-dir", "{missing}"], "cnn_lstm_chu2019: error: --data-dir {missing}: not a folder"),
+    ],
+)
+def test_chu_example_bad_input_is_one_line_and_status_2(chu_example, tmp_path, capsys, argv, message):
+    argv = [a.format(missing=tmp_path / "none") for a in argv]
+    assert chu_example.main([*argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(missing=tmp_path / "none")) and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
 # === sampling_comparison: arguments and configs ===
 
 

@@ -60,3 +60,51 @@ def test_reproduce_drml_shares_the_corpus_and_prints_both_drml_tables(tmp_path, 
     printed = capsys.readouterr().out
     assert "ConvNet vs DRML" in printed and "Table 4" in printed
     assert json.loads((tmp_path / "run-drml" / "metrics.json").read_text()) == result["metrics"]["DRML"]
+
+
+def test_reproduce_chu_writes_its_corpus_trains_three_runs_and_prints_both_tables(tmp_path, monkeypatch, capsys):
+    quick_corpus = {"train_subjects": 2, "valid_subjects": 1, "frames": 16, "size": 96, "views": (5,)}
+    monkeypatch.setattr(rep, "QUICK_CHU_SYNTH", quick_corpus)
+    monkeypatch.setattr(
+        rep,
+        "QUICK_CHU_TRAIN",
+        [
+            "epochs_chu_cnn=1",
+            "max_steps_per_epoch=2",
+            "batch_size=8",
+            "epochs_chu_lstm=1",
+            "epochs_chu_fusion=1",
+            "sequence.length=10",
+            "sequence.burn_in=2",
+            "sequence.per_video=2",
+            "sequence.min_active_aus=none",
+            "runtime.jit_compile=false",
+        ],
+    )
+    result = rep.reproduce_chu(tmp_path, seed=2, quick=True, workers=1, progress=False)
+    assert result["synthetic"] is True and set(result["samplers"]) == {"random", "stratified", "momu"}
+    manifest = json.loads((tmp_path / "corpus-chu" / "groundtruth" / "corpus.json").read_text())
+    assert manifest["config"]["seed"] == 2 and manifest["config"]["frames"] == 16
+    assert manifest["config"]["smoothness"] == rep.CHU_SYNTH["smoothness"]
+    assert (tmp_path / "data-chu" / "fera2017" / "200").is_dir()
+    for sampler, folder in (("random", "run-chu"), ("stratified", "run-chu-stratified"), ("momu", "run-chu-momu")):
+        written = json.loads((tmp_path / folder / "metrics.json").read_text())
+        assert written == json.loads(json.dumps(result["samplers"][sampler])) and written["sampler"] == sampler
+    assert set(result["metrics"]["chu2019"]) == {"cnn", "lstm", "fusion"}
+    assert set(result["samplers"]["momu"]["chu2019"]) == {"cnn"}  # the CNN alone
+    assert (tmp_path / "run-chu" / "cnn_lstm.keras").is_file()
+    assert not (tmp_path / "run-chu-momu" / "cnn_lstm.keras").exists()
+    text = (tmp_path / rep.CHU_TABLES_FILE).read_text()
+    assert text.strip() == result["text"]
+    fusion = result["metrics"]["chu2019"]["fusion"]
+    assert f"{fusion['f1_event']['AU12']:.3f}" in text
+    assert "0.532" in text and "0.486" in text  # the paper's BP4D 3-fold means, CNN+LSTM and CNN
+    assert "0.67" in text  # its Table 4 MOMU mean
+    capsys.readouterr()
+    argv = ["reproduce", "--paper", "chu2019", "--out", str(tmp_path), "--seed", "2", "--quick", "--workers", "1"]
+    assert main([*argv, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "CNN vs LSTM vs CNN+LSTM" in printed and "Tables 3-4" in printed
+    assert json.loads((tmp_path / "run-chu" / "metrics.json").read_text())["chu2019"] == json.loads(
+        json.dumps(result["metrics"]["chu2019"])
+    )

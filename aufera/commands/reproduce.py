@@ -34,6 +34,10 @@ def add_parser(subparsers) -> None:
     p.set_defaults(run=run)
 
 
+# The companion papers' reproductions: `aufera.reproduce` function and the name printed.
+COMPANIONS = {"drml": ("reproduce_drml", "DRML"), "chu2019": ("reproduce_chu", "Chu et al.")}
+
+
 def run(args) -> int:
     from pathlib import Path
 
@@ -41,21 +45,16 @@ def run(args) -> int:
 
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise AuferaError(f"--data-dir {args.data_dir}: no such folder")
-    if args.paper == "chu2019":
-        from aufera.reproduce import reproduce_chu
+    if args.paper in COMPANIONS:
+        from aufera import reproduce
 
-        result = reproduce_chu(args.out, args.data_dir, args.seed, args.quick, args.workers, progress=not args.quiet)
+        function, name = COMPANIONS[args.paper]
+        result = getattr(reproduce, function)(
+            args.out, args.data_dir, args.seed, args.quick, args.workers, progress=not args.quiet
+        )
         print(result["text"])
         runs = ", ".join(str(path) for path in result["run_dirs"].values())
-        print(f"Chu et al. reproduction done in {result['seconds']:.0f} s; runs in {runs}")
-        return 0
-    if args.paper == "drml":
-        from aufera.reproduce import reproduce_drml
-
-        result = reproduce_drml(args.out, args.data_dir, args.seed, args.quick, args.workers, progress=not args.quiet)
-        print(result["text"])
-        runs = ", ".join(str(path) for path in result["run_dirs"].values())
-        print(f"DRML reproduction done in {result['seconds']:.0f} s; runs in {runs}")
+        print(f"{name} reproduction done in {result['seconds']:.0f} s; runs in {runs}")
         return 0
     from aufera.evaluation import tables_text
     from aufera.reproduce import reproduce

@@ -30,7 +30,7 @@ from aufera.models.drml import _int_list
 LSTM_INIT_RANGE = 0.08
 
 
-def fit_pca(features, energy: float = 0.98, max_components: int | None = None) -> dict:
+def fit_pca(features, energy: float = 0.98, max_components: int | None = None, whiten: bool = False) -> dict:
     """Fits a PCA on (L2-normalised) features: the mean, the components and how many hold `energy`.
 
     The components are the right singular vectors of the centred features
@@ -43,11 +43,15 @@ def fit_pca(features, energy: float = 0.98, max_components: int | None = None) -
             0.98). Defaults to 0.98.
         max_components: int or None. At most this many components (the
             paper: 1024). Defaults to None (as many as `energy` needs).
+        whiten: bool. Divide each component by the standard deviation of
+            the training features along it, so that every projected value
+            has unit variance on the training frames. Defaults to False.
 
     Returns:
-        A dict: `mean` (D,), `components` (D, K) float32, `num_components`
-        K, `energy` (the share of variance the K components hold) and
-        `explained` (the share of each of the first min(N, D) components).
+        A dict: `mean` (D,), `components` (D, K) float32 (whitened with
+        `whiten`), `num_components` K, `energy` (the share of variance the K
+        components hold) and `explained` (the share of each of the first
+        min(N, D) components).
 
     Raises:
         ValueError: one line naming the value, on an empty or non-2-D input,
@@ -76,9 +80,13 @@ def fit_pca(features, energy: float = 0.98, max_components: int | None = None) -
     k = min(k, len(explained))
     if max_components is not None:
         k = min(k, int(max_components))
+    components = vt[:k].T
+    if whiten:
+        scale = singular[:k] / np.sqrt(n - 1)
+        components = components / np.where(scale > 0, scale, 1.0)
     return {
         "mean": mean.astype(np.float32),
-        "components": vt[:k].T.astype(np.float32),
+        "components": components.astype(np.float32),
         "num_components": k,
         "energy": float(cumulative[k - 1]) if total > 0 else 0.0,
         "explained": explained.astype(np.float32),

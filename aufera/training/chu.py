@@ -93,7 +93,7 @@ def fitted_pca(run_dir: Path, train_fc7: np.ndarray, preset: dict, components: i
         else:
             energy, most = float(settings["energy"]), min(int(settings["max_components"]), *train_fc7.shape)
         try:
-            pca = fit_pca(train_fc7, energy=energy, max_components=most)
+            pca = fit_pca(train_fc7, energy=energy, max_components=most, whiten=bool(settings.get("whiten", False)))
         except ValueError as error:
             raise AuferaError(f"chu_lstm: {error}") from None
         _npz_write(path, **{k: np.asarray(v) for k, v in pca.items()})
@@ -156,7 +156,8 @@ class SequenceStage:
         for epoch in range(self.state.epochs_done, self.epochs):
             started = time.perf_counter()
             self.start_epoch(model, epoch)
-            history = model.fit(self.train_data(epoch), initial_epoch=epoch, epochs=epoch + 1, verbose=0)
+            data = self.train_data(epoch)  # shuffled with the epoch's seed
+            history = model.fit(data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
             loss = float(history.history["loss"][-1])
             if not math.isfinite(loss):
                 raise AuferaError(
@@ -280,8 +281,34 @@ def sequence_scores(model, per_row: np.ndarray, videos) -> np.ndarray:
     from aufera.data.sequences import unpad, whole_arrays
 
     x, _, _ = whole_arrays(per_row, None, videos)
-    outputs = model.predict(x, batch_size=8, verbose=0)["au"]
-    return unpad(np.asarray(outputs, np.float32), videos, per_row.shape[0])
+    return unpad(predict_sequences(model, x), videos, per_row.shape[0])
+
+
+_PREDICTORS: dict = {}
+
+
+def predict_sequences(model, inputs, batch_size: int = 8) -> np.ndarray:
+    """The `"au"` output of a sequence model on (V, T, ...) inputs (or a dict of them), in graph mode.
+
+    One `tf.function` per model, traced for new shapes without warnings
+    (`reduce_retracing`): whole videos differ in length between splits.
+    """
+    import tensorflow as tf
+
+    key = id(model)
+    if key not in _PREDICTORS or _PREDICTORS[key][0] is not model:
+        _PREDICTORS.clear()
+        _PREDICTORS[key] = (model, tf.function(lambda x: model(x, training=False)["au"], reduce_retracing=True))
+    run = _PREDICTORS[key][1]
+    count = len(next(iter(inputs.values()))) if isinstance(inputs, dict) else len(inputs)
+    parts = []
+    for start in range(0, count, batch_size):
+        if isinstance(inputs, dict):
+            part = {k: v[start : start + batch_size] for k, v in inputs.items()}
+        else:
+            part = inputs[start : start + batch_size]
+        parts.append(np.asarray(run(part), np.float32))
+    return np.concatenate(parts)
 
 
 class FusionStage(SequenceStage):
@@ -295,12 +322,12 @@ class FusionStage(SequenceStage):
         self.train_videos, self.val_videos = train_videos, val_videos
 
     def build(self):
-        from aufera.losses import MultiLabelSigmoidCrossentropy
+        from aufera.losses import chu_losses
         from aufera.models.cnn_lstm import ChuFusion
 
         model = ChuFusion(**self.preset["fusion"])
         optimizer = keras.optimizers.Adam(learning_rate=float(self.config.sequence.fusion_learning_rate))
-        model.compile(optimizer=optimizer, loss={"au": MultiLabelSigmoidCrossentropy()})
+        model.compile(optimizer=optimizer, **chu_losses())
         return model
 
     def _inputs(self, split: str, videos):
@@ -311,18 +338,23 @@ class FusionStage(SequenceStage):
         return {"cnn": cnn, "lstm": lstm}
 
     def train_data(self, epoch: int):
+        """Frames of the training videos, shuffled, as sequences of one frame: the network is shared over time.
+
+        Its two layers see one frame at a time, so frames are its samples:
+        `sequence.fusion_batch_size` of them per step (whole videos as
+        batches would give it a handful of steps per epoch).
+        """
         import tensorflow as tf
 
-        from aufera.data.sequences import whole_arrays
-
-        inputs = self._inputs("train", self.train_videos)
-        _, y, _ = whole_arrays(self.scores["train_cnn"], self.train.au, self.train_videos)
-        ds = tf.data.Dataset.from_tensor_slices((inputs, {"au": y.astype(np.float32)}))
-        return ds.shuffle(len(y), seed=int(self.config.seed) + epoch).batch(4)
+        inputs = {key: self.scores[f"train_{key}"][:, None, :] for key in ("cnn", "lstm")}
+        labels = self.train.au[:, None, :].astype(np.float32)
+        ds = tf.data.Dataset.from_tensor_slices((inputs, {"au": labels}))
+        ds = ds.shuffle(len(labels), seed=int(self.config.seed) + epoch)
+        return ds.batch(int(self.config.sequence.fusion_batch_size))
 
     def validation_outputs(self, model):
         inputs = self._inputs("val", self.val_videos)
-        out = np.asarray(model.predict(inputs, batch_size=8, verbose=0)["au"], np.float32)
+        out = predict_sequences(model, inputs)
         from aufera.data.sequences import unpad
 
         return unpad(out, self.val_videos, self.scores["val_cnn"].shape[0])
@@ -333,7 +365,8 @@ class FusionStage(SequenceStage):
     def validation_loss(self, scores, labels):
         from aufera.losses import multilabel_sigmoid_crossentropy
 
-        return float(np.mean(multilabel_sigmoid_crossentropy(labels.astype(np.float32), scores)))
+        per_frame = multilabel_sigmoid_crossentropy(labels.astype(np.float32), scores)
+        return float(np.mean(per_frame)) / labels.shape[-1]  # eq. (1): averaged over the AUs
 
 
 def pooled_arrays(first, second):
