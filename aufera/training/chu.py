@@ -126,8 +126,11 @@ class SequenceStage:
 
     stage = ""
 
-    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool, callbacks=None):
+    def __init__(self, config: TrainConfig, run_dir: Path, progress: bool, callbacks, preset, inputs, train, videos):
         self.config, self.run_dir, self.progress = config, run_dir, progress
+        # The model preset, the stage's per-row inputs, the training SplitArrays and the (train, val) videos.
+        self.preset, self.inputs, self.train = preset, inputs, train
+        self.train_videos, self.val_videos = videos
         self.callbacks = list(callbacks or ())
         self.epochs = int(getattr(config, f"epochs_{self.stage}"))
         self.ckpt_dir = run_dir / CHECKPOINTS_DIR / self.stage
@@ -214,18 +217,12 @@ class LSTMStage(SequenceStage):
 
     stage = "chu_lstm"
 
-    def __init__(self, config, run_dir, progress, callbacks, preset, features, train, train_videos, val_videos):
-        super().__init__(config, run_dir, progress, callbacks)
-        self.preset, self.features, self.train = preset, features, train
-        self.train_videos, self.val_videos = train_videos, val_videos
-        self.window_counts: dict = {}
-
     def build(self):
         from aufera.losses import MaxMarginLoss
         from aufera.models.cnn_lstm import ChuLSTM
 
         seq = self.config.sequence
-        model = ChuLSTM(feature_dim=self.features["train"].shape[1], **self.preset["lstm"])
+        model = ChuLSTM(feature_dim=self.inputs["train"].shape[1], **self.preset["lstm"])
         optimizer = keras.optimizers.RMSprop(learning_rate=float(seq.learning_rate), rho=float(seq.rho))
         model.compile(optimizer=optimizer, loss={"au": MaxMarginLoss()})
         return model
@@ -253,20 +250,19 @@ class LSTMStage(SequenceStage):
 
         seq = self.config.sequence
         windows, counts = self.windows(epoch)
-        self.window_counts = counts
         if not windows:
             raise AuferaError(
                 f"chu_lstm: sequence.min_active_aus={seq.min_active_aus} leaves none of the {counts['drawn']} "
                 "training subsequences; lower it or set it to none"
             )
         x, y, _ = window_arrays(
-            self.features["train"], self.train.au, self.train_videos, windows, seq.length, seq.burn_in
+            self.inputs["train"], self.train.au, self.train_videos, windows, seq.length, seq.burn_in
         )
         data = sequence_dataset(x, y, seq.batch_size, shuffle_seed=int(self.config.seed) + epoch)
         return data.map(lambda features, labels: (features, {"au": labels}))
 
     def validation_outputs(self, model):
-        return sequence_scores(model, self.features["val"], self.val_videos)
+        return sequence_scores(model, self.inputs["val"], self.val_videos)
 
     def decide(self, scores):
         return scores > 0.0
@@ -312,14 +308,9 @@ def predict_sequences(model, inputs, batch_size: int = 8) -> np.ndarray:
 
 
 class FusionStage(SequenceStage):
-    """The fusion network on the CNN's and the LSTMs' scores of whole videos, eq. (1)'s cross-entropy."""
+    """The fusion network on the CNN's and the LSTMs' scores of the training frames, eq. (1)'s cross-entropy."""
 
     stage = "chu_fusion"
-
-    def __init__(self, config, run_dir, progress, callbacks, preset, scores, train, train_videos, val_videos):
-        super().__init__(config, run_dir, progress, callbacks)
-        self.preset, self.scores, self.train = preset, scores, train
-        self.train_videos, self.val_videos = train_videos, val_videos
 
     def build(self):
         from aufera.losses import chu_losses
@@ -333,8 +324,8 @@ class FusionStage(SequenceStage):
     def _inputs(self, split: str, videos):
         from aufera.data.sequences import whole_arrays
 
-        cnn, _, _ = whole_arrays(self.scores[f"{split}_cnn"], None, videos)
-        lstm, _, _ = whole_arrays(self.scores[f"{split}_lstm"], None, videos)
+        cnn, _, _ = whole_arrays(self.inputs[f"{split}_cnn"], None, videos)
+        lstm, _, _ = whole_arrays(self.inputs[f"{split}_lstm"], None, videos)
         return {"cnn": cnn, "lstm": lstm}
 
     def train_data(self, epoch: int):
@@ -346,7 +337,7 @@ class FusionStage(SequenceStage):
         """
         import tensorflow as tf
 
-        inputs = {key: self.scores[f"train_{key}"][:, None, :] for key in ("cnn", "lstm")}
+        inputs = {key: self.inputs[f"train_{key}"][:, None, :] for key in ("cnn", "lstm")}
         labels = self.train.au[:, None, :].astype(np.float32)
         ds = tf.data.Dataset.from_tensor_slices((inputs, {"au": labels}))
         ds = ds.shuffle(len(labels), seed=int(self.config.seed) + epoch)
@@ -357,7 +348,7 @@ class FusionStage(SequenceStage):
         out = predict_sequences(model, inputs)
         from aufera.data.sequences import unpad
 
-        return unpad(out, self.val_videos, self.scores["val_cnn"].shape[0])
+        return unpad(out, self.val_videos, self.inputs["val_cnn"].shape[0])
 
     def decide(self, scores):
         return scores > 0.5
@@ -486,7 +477,8 @@ def train_temporal(config: TrainConfig, run_dir: Path, data, progress: bool = Tr
         }
     }
     keras.utils.set_random_seed(int(config.seed) + 1)
-    lstm = LSTMStage(config, run_dir, progress, callbacks, preset, features, train, train_videos, val_videos)
+    videos = (train_videos, val_videos)
+    lstm = LSTMStage(config, run_dir, progress, callbacks, preset, features, train, videos)
     summary["chu_lstm"] = lstm.run(val.au)
     _, counts = lstm.windows(0)
     summary["chu_lstm"]["subsequences_epoch1"] = counts
@@ -502,9 +494,7 @@ def train_temporal(config: TrainConfig, run_dir: Path, data, progress: bool = Tr
         # Rows outside every video cannot happen (each row is in its video); keep the arrays finite anyway.
         scores[key] = np.nan_to_num(scores[key], nan=0.0)
     keras.utils.set_random_seed(int(config.seed) + 2)
-    summary["chu_fusion"] = FusionStage(
-        config, run_dir, progress, callbacks, preset, scores, train, train_videos, val_videos
-    ).run(val.au)
+    summary["chu_fusion"] = FusionStage(config, run_dir, progress, callbacks, preset, scores, train, videos).run(val.au)
 
     whole = run_dir / model_file(WHOLE_MODEL)
     if not whole.is_file():
