@@ -386,20 +386,25 @@ TRAIN_PRESETS: dict[str, dict] = {
 }
 
 
-# DRML (Zhao et al. 2016) and its ConvNet baseline, on the 200-px dataset (`aufera prepare --image-size 200`).
-# The paper configs ("drml", "convnet") train as the paper does: random 170 crops and horizontal flips; the
-# centre crop in evaluation. Not as in the paper: Adam as for every aufera model (the paper: SGD, momentum
-# 0.9, weight decay 5e-4, learning rate 0.001 lowered after 8,000 iterations); the flips also mirror the
-# view label, which DRML does not use.
-def _drml_training(preset: str, region_layer: bool, **changes) -> dict:
+# The families that take crops of the 200-px dataset (`aufera prepare --image-size 200`), DRML and Chu et al.'s
+# CNN-LSTM, start from this: random crops and horizontal flips in training (as both papers train), the centre
+# crop in evaluation; no shift, brightness or contrast changes; XLA (about 2x faster training on 2 CPU cores,
+# docs/benchmarks.md). The flips also mirror the view label, which neither family uses.
+def _crop_training(model: dict, **changes) -> dict:
     values = {
-        "model": {"family": "drml", "preset": preset, "region_layer": region_layer},
+        "model": model,
         "augmentation": {"max_shift": 0, "max_brightness": 0.0, "max_contrast": 0.0, "flip": True},
         "runtime": {"jit_compile": True},
     }
     for key, value in changes.items():
         values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
     return values
+
+
+# DRML (Zhao et al. 2016) and its ConvNet baseline. Not as in the paper: Adam as for every aufera model (the
+# paper: SGD, momentum 0.9, weight decay 5e-4, learning rate 0.001 lowered after 8,000 iterations).
+def _drml_training(preset: str, region_layer: bool, **changes) -> dict:
+    return _crop_training({"family": "drml", "preset": preset, "region_layer": region_layer}, **changes)
 
 
 # Not in the paper: batch 64 and 10 epochs (the paper gives iterations on BP4D, not epochs of FERA 2017).
@@ -419,37 +424,28 @@ TRAIN_PRESETS.update(
 )
 
 
-# Chu et al. 2019 (the CNN-LSTM hybrid), on the 200-px dataset (`aufera prepare --image-size 200`). The paper
-# config trains the CNN as the paper does: random 176 crops and horizontal flips, SGD with momentum 0.9 and
-# weight decay 5e-4, batch 196, learning rate 1e-3 (constant: the paper lowers it by hand when the validation
-# loss stalls); whole 1,300-frame sequences for the LSTMs. The cpu-small config trains the CNN with Adam on
-# centre crops (as DRML's cpu-small, docs/drml.md) and the LSTMs on 100-frame subsequences.
-def _chu_training(preset: str, **changes) -> dict:
-    values = {
-        "model": {"family": "chu2019", "preset": preset},
-        "augmentation": {"max_shift": 0, "max_brightness": 0.0, "max_contrast": 0.0, "flip": False},
-        "runtime": {"jit_compile": True},
-    }
-    for key, value in changes.items():
-        values[key] = {**values.get(key, {}), **value} if isinstance(value, dict) else value
-    return values
-
-
+# Chu et al. 2019 (the CNN-LSTM hybrid). The paper config trains the CNN as the paper does: random 176 crops
+# and horizontal flips, SGD with momentum 0.9 and weight decay 5e-4, batch 196, learning rate 1e-3 (constant:
+# the paper lowers it by hand when the validation loss stalls); whole 1,300-frame sequences for the LSTMs.
+# The cpu-small config trains the CNN with Adam on centre crops (as DRML's cpu-small, docs/drml.md) and the
+# LSTMs on 100-frame subsequences. On the CNN-LSTM corpus the CNN's validation mean F1 levels off after 3-4
+# epochs; the LSTMs of the cpu-small preset (no dropout) learn with RMSProp at 1e-2 in 15 epochs, at the
+# paper's 1e-3 they had reached 0.38 after 30 (docs/cnn_lstm.md, "How the cpu-small config was chosen").
 TRAIN_PRESETS.update(
     {
-        "chu2019": _chu_training(
-            "paper",
+        "chu2019": _crop_training(
+            {"family": "chu2019", "preset": "paper"},
             batch_size=196,
             epochs_chu_cnn=10,
-            augmentation={"flip": True},
             optimizer={"name": "sgd", "lr_schedule": "constant", "momentum": 0.9, "weight_decay": 5e-4},
             sequence={"length": 1300},
         ),
-        # On the CNN-LSTM corpus the CNN's validation mean F1 levels off after 3-4 epochs; the LSTMs of the
-        # cpu-small preset (no dropout) learn with RMSProp at 1e-2 in 15 epochs, at the paper's 1e-3 they had
-        # reached 0.38 after 30 (docs/cnn_lstm.md, "How the cpu-small config was chosen").
-        "chu2019-cpu-small": _chu_training(
-            "cpu-small", epochs_chu_cnn=4, epochs_chu_lstm=15, sequence={"learning_rate": 1e-2}
+        "chu2019-cpu-small": _crop_training(
+            {"family": "chu2019", "preset": "cpu-small"},
+            augmentation={"flip": False},
+            epochs_chu_cnn=4,
+            epochs_chu_lstm=15,
+            sequence={"learning_rate": 1e-2},
         ),
     }
 )

@@ -17,7 +17,8 @@ undefined: `auc_per_au` gives NaN for it, `auc_undefined_reasons` says why
 ("no positives", "no negatives", "no known frames"), and `mean_defined`
 averages the defined values only (never a NaN, never a silent 0).
 
-Event-based F1 (Ding et al. 2012) works on frame sequences, not frames:
+Event-based F1 (Ding, Chu, De la Torre, Cohn, Wang 2013, "Facial action unit event detection by cascade of
+tasks", ICCV) works on frame sequences, not frames:
     `event_f1`: F1-event of one AU's sequence at one overlap threshold.
     `event_f1_curve`: F1-event of one AU's sequence over overlap thresholds.
     `event_f1_auc`: area under that curve over [0, 1].
@@ -396,7 +397,7 @@ class MeanF1OverAUs(keras.metrics.Metric):
         return {"num_aus": self.num_aus, "name": self.name, "dtype": self.dtype}
 
 
-# Event-based F1 (Ding et al. 2012). A score s counts at threshold t when s >= t - _EVENT_TOLERANCE, so that a
+# Event-based F1 (Ding et al. 2013). A score s counts at threshold t when s >= t - _EVENT_TOLERANCE, so that a
 # score that equals t as a fraction is not lost to rounding in t (np.linspace(0, 1, 101)[70] is 0.7000000000000001).
 _EVENT_TOLERANCE = 1e-9
 DEFAULT_EVENT_THRESHOLDS = np.linspace(0.0, 1.0, 101)
@@ -480,7 +481,7 @@ def _event_f1_from_scores(true_scores: np.ndarray, pred_scores: np.ndarray, thre
 
 
 def event_f1(labels, predictions, overlap: float = 0.5) -> float:
-    """Event-based F1 of one AU's frame sequence at one overlap threshold (Ding et al. 2012).
+    """Event-based F1 of one AU's frame sequence at one overlap threshold (Ding et al. 2013).
 
     An event is a maximal run of consecutive present frames. True events are
     the runs of label +1; predicted events the runs of prediction 1. Unknown
@@ -526,7 +527,7 @@ def event_f1(labels, predictions, overlap: float = 0.5) -> float:
     ```
 
     References:
-        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event); Chu, De la Torre, Cohn 2019 (its use).
+        Ding, Chu, De la Torre, Cohn, Wang 2013, ICCV (F1-event); Chu, De la Torre, Cohn 2019 (its use).
     """
     overlap = _check_overlap(overlap)
     true_scores, pred_scores = _event_scores(*_check_event_sequence(labels, predictions))
@@ -560,7 +561,7 @@ def event_f1_curve(labels, predictions, thresholds=None) -> tuple[np.ndarray, np
     ```
 
     References:
-        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+        Ding, Chu, De la Torre, Cohn, Wang 2013, ICCV (F1-event).
     """
     thresholds = _check_thresholds(thresholds)
     true_scores, pred_scores = _event_scores(*_check_event_sequence(labels, predictions))
@@ -591,7 +592,7 @@ def event_f1_auc(labels, predictions, thresholds=None) -> float:
     ```
 
     References:
-        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+        Ding, Chu, De la Torre, Cohn, Wang 2013, ICCV (F1-event).
     """
     thresholds = _check_thresholds(thresholds, span_unit_interval=True)
     thresholds, f1 = event_f1_curve(labels, predictions, thresholds)
@@ -704,7 +705,7 @@ def event_f1_per_au(labels, predictions, overlap: float = 0.5, mask=None) -> np.
     ```
 
     References:
-        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+        Ding, Chu, De la Torre, Cohn, Wang 2013, ICCV (F1-event).
     """
     overlap = _check_overlap(overlap)
     threshold = np.array([overlap])
@@ -723,7 +724,7 @@ def event_f1_auc_per_au(labels, predictions, thresholds=None, mask=None) -> np.n
         A float64 array (num_aus,).
 
     References:
-        Ding, Chu, De la Torre, Cohn, Wang 2012 (F1-event).
+        Ding, Chu, De la Torre, Cohn, Wang 2013, ICCV (F1-event).
     """
     thresholds = _check_thresholds(thresholds, span_unit_interval=True)
     pooled = _event_scores_per_au(labels, predictions, mask)

@@ -279,6 +279,20 @@ QUICK_CHU_SYNTH = {"train_subjects": 4, "valid_subjects": 2, "frames": 120}
 QUICK_CHU_TRAIN = ["epochs_chu_cnn=2", "epochs_chu_lstm=3", "epochs_chu_fusion=3", "sequence.length=60"]
 
 
+def dataset_side(training_preset: str) -> int:
+    """The image side `prepare` must write for a training preset: its model preset's `preprocessing` dataset size."""
+    from aufera.config import resolve_config
+    from aufera.preprocessing import Preprocessing
+
+    model = resolve_config(training_preset).model
+    return Preprocessing.of_preset(model.preset, model.family).dataset_shape[0]
+
+
+def chu_sampler_overrides(sampler: str) -> list[str]:
+    """The overrides of one run of the sampler comparison: the sampler; the CNN alone, but for random sampling."""
+    return [f"sampler={sampler}"] + (["epochs_chu_lstm=0"] if sampler != "random" else [])
+
+
 def reproduce_chu(
     out, data_dir=None, seed: int = 0, quick: bool = False, workers: int | None = None, progress: bool = True
 ) -> dict:
@@ -325,14 +339,15 @@ def reproduce_chu(
         preset = CHU_SYNTHETIC_PRESET
     else:
         source, preset = Path(data_dir), CHU_FERA_PRESET
-    report = prepare(source, out / CHU_DATA_DIR, image_size=DRML_IMAGE_SIZE, workers=workers, progress=progress)
+    size = dataset_side(preset)
+    report = prepare(source, out / CHU_DATA_DIR, image_size=size, workers=workers, progress=progress)
     synthetic = bool(report["synthetic"])
     overrides = [f"seed={seed}", *(QUICK_CHU_TRAIN if quick else [])]
     run_dirs = {"random": out / CHU_RUN_DIR, **{s: out / d for s, d in CHU_SAMPLER_RUN_DIRS.items()}}
     samplers = {}
     for sampler, run_dir in run_dirs.items():
-        extra = ["sampler=" + sampler] + (["epochs_chu_lstm=0"] if sampler != "random" else [])
-        train(resolve_config(preset, overrides + extra), report["dataset"], run_dir, progress=progress)
+        config = resolve_config(preset, overrides + chu_sampler_overrides(sampler))
+        train(config, report["dataset"], run_dir, progress=progress)
         samplers[sampler] = evaluate_chu_run(run_dir, report["dataset"], synthetic=synthetic)
     text = chu_tables_text(samplers["random"], samplers, synthetic)
     atomic_write_text(out / CHU_TABLES_FILE, text + "\n")

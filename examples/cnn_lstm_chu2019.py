@@ -50,10 +50,11 @@ from aufera.reproduce import (  # noqa: E402
     CHU_RUN_DIR,
     CHU_SAMPLER_RUN_DIRS,
     CHU_SYNTHETIC_PRESET,
-    DRML_IMAGE_SIZE,
     QUICK_CHU_SYNTH,
     QUICK_CHU_TRAIN,
     chu_corpus_config,
+    chu_sampler_overrides,
+    dataset_side,
 )
 
 PROG = "cnn_lstm_chu2019"
@@ -94,27 +95,26 @@ def train_overrides(args) -> list[str]:
     return [f"seed={args.seed}", *(QUICK_CHU_TRAIN if args.quick else [])]
 
 
-def run_one_video(run_dir: Path, dataset) -> dict:
-    """Step 4: the saved whole model on the first held-out video; returns its shape and present frames per AU."""
+def run_one_video(run_dir: Path, dataset, preset: str) -> dict:
+    """Step 4: the saved whole model on the first held-out video; returns the video and its present frames per AU.
+
+    `predict_videos` preprocesses the video's frames as training did (the
+    preset's scale, the training mean, the centre crop) and runs the model
+    on the whole sequence, gaps masked.
+    """
     import keras
-    import numpy as np
 
     import aufera.models  # noqa: F401  (registers the classes the .keras file names)
-    from aufera.data.pipeline import load_split_arrays, make_transform
-    from aufera.data.sequences import gather_sequence, video_sequences
+    from aufera.data.pipeline import load_split_arrays
+    from aufera.data.sequences import video_sequences
+    from aufera.evaluation.chu import THRESHOLDS, predict_videos
     from aufera.preprocessing import Preprocessing
 
     model = keras.saving.load_model(run_dir / "cnn_lstm.keras", safe_mode=True)
     arrays = load_split_arrays(dataset, "validation")
     video = video_sequences(arrays.subject, arrays.task, arrays.view, arrays.frame)[0]
-    preprocessing = Preprocessing.of_preset("cpu-small", "chu2019")
-    transform = make_transform(arrays.mean, "chu_cnn", None, preprocessing.scale, preprocessing.crop_size)
-    images = gather_sequence(arrays.image, video)
-    crops, _ = transform(
-        {"image": images, "au": np.zeros((len(video), 10), np.int8), "view": np.zeros(len(video), np.int32)}
-    )
-    outputs = model(np.asarray(crops)[None], present=video.mask[None])
-    present = np.asarray(outputs["au"])[0] > 0.5
+    scores = predict_videos(model, arrays, [video], Preprocessing.of_preset(preset, "chu2019"))["fusion"]
+    present = scores[video.rows[video.mask]] > THRESHOLDS["fusion"]
     return {"video": f"{video.subject} {video.task} view {video.view + 1}", "frames": len(video), "present": present}
 
 
@@ -146,8 +146,9 @@ def run(args) -> dict:
         print(f"[1/5] FERA 2017 copy: {source}", flush=True)
 
     # 2. 200-px face crops.
-    print(f"[2/5] prepare {DRML_IMAGE_SIZE}-px crops -> {out / CHU_DATA_DIR}", flush=True)
-    report = prepare(source, out / CHU_DATA_DIR, image_size=DRML_IMAGE_SIZE, workers=workers, progress=progress)
+    size = dataset_side(preset)
+    print(f"[2/5] prepare {size}-px crops -> {out / CHU_DATA_DIR}", flush=True)
+    report = prepare(source, out / CHU_DATA_DIR, image_size=size, workers=workers, progress=progress)
     dataset, synthetic = report["dataset"], bool(report["synthetic"])
 
     # 3. The CNN, the PCA, the LSTMs, the fusion network: one `train` call, stage after stage.
@@ -158,7 +159,7 @@ def run(args) -> dict:
     print(format_summary(summary), flush=True)
 
     # 4. The whole model, loaded from one file, on one held-out video.
-    one = run_one_video(run_dir, dataset)
+    one = run_one_video(run_dir, dataset, config.model.preset)
     counts = ", ".join(f"{key} {int(n)}" for key, n in zip(AU_KEYS, one["present"].sum(0), strict=True))
     print(f"[4/5] cnn_lstm.keras on {one['video']} ({one['frames']} frames): frames present per AU: {counts}")
 
@@ -166,7 +167,7 @@ def run(args) -> dict:
     print("[5/5] evaluate on whole held-out videos", flush=True)
     samplers = {"random": evaluate_chu_run(run_dir, dataset, synthetic=synthetic)}
     for sampler, name in CHU_SAMPLER_RUN_DIRS.items():
-        cnn_config = resolve_config(preset, train_overrides(args) + [f"sampler={sampler}", "epochs_chu_lstm=0"])
+        cnn_config = resolve_config(preset, train_overrides(args) + chu_sampler_overrides(sampler))
         print(f"      the CNN alone with sampler={sampler} -> {out / name}", flush=True)
         train(cnn_config, dataset, out / name, progress=progress)
         samplers[sampler] = evaluate_chu_run(out / name, dataset, synthetic=synthetic)

@@ -58,7 +58,7 @@ from aufera.au import AU_KEYS  # noqa: E402
 from aufera.cli import OneLineParser, run_script  # noqa: E402
 from aufera.commands import validators  # noqa: E402
 from aufera.errors import AuferaError  # noqa: E402
-from aufera.evaluation.text_table import aligned_table  # noqa: E402
+from aufera.evaluation.text_table import aligned_table, markdown_table  # noqa: E402
 from aufera.reproduce import corpus_config  # noqa: E402
 from aufera.reproduce import train_overrides as reproduce_overrides  # noqa: E402
 
@@ -128,9 +128,7 @@ def table_markdown(results: dict, notes=(), model: str = MODEL, model_name: str 
     """The comparison as Markdown: a title, the legend, the table, then `notes` (one paragraph each)."""
     header, rows = table_rows(results, model)
     lines = [f"# {table_title(model_name)}", "", LEGEND, ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += markdown_table(header, rows)
     for note in notes:
         lines += ["", note]
     return "\n".join(lines) + "\n"

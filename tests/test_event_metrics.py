@@ -1,4 +1,4 @@
-"""Tests of the event-based F1 of aufera.metrics (Ding et al. 2012) on hand-worked sequences and a pure-Python reference."""
+"""Tests of the event-based F1 of aufera.metrics (Ding et al. 2013) on hand-worked sequences and a pure-Python reference."""
 
 from fractions import Fraction
 

@@ -16,11 +16,14 @@ Modules:
   label of its results (`run_family`, `resolve_data_dir`,
   `resolve_synthetic`), its saved models (`load_models`, `predict_arrays`),
   the frames of two datasets matched (`align_rows`), and `evaluate_run`.
-- `text_table`: aligned plain-text tables (`aligned_table`); imports nothing.
+- `text_table`: aligned and Markdown tables (`aligned_table`,
+  `markdown_table`), their cells and the source label; imports nothing.
 - `figures`: Fig. 7 (view confusion) and F1 per AU beside the paper's.
 - `paper`: the published numbers of Tables 1-2 and the view accuracy.
 - `drml_report`: the tables of the DRML reproduction (ConvNet vs DRML, time
   per iteration), from the `metrics.json` of DRML runs.
+- `chu`: a Chu et al. 2019 run evaluated on whole videos (`evaluate_chu_run`)
+  and the tables of its reproduction (`chu_tables_text`).
 
 The `aufera evaluate` command is `aufera.commands.evaluate`. Importing this
 package does not import TensorFlow: the functions below are loaded on first

@@ -25,7 +25,7 @@ from aufera.au import AU_KEYS
 from aufera.errors import AuferaError
 from aufera.evaluation import paper
 from aufera.evaluation.scores import _per_au, auc_entry, reference_metrics
-from aufera.evaluation.text_table import aligned_table
+from aufera.evaluation.text_table import aligned_table, markdown_table, number_cell, source_label
 from aufera.filenames import CHU_TABLE_FILE, METRICS_FILE, model_file
 from aufera.files import atomic_write_text
 
@@ -34,6 +34,7 @@ MODEL_LABELS = {"cnn": "CNN", "lstm": "LSTM", "fusion": "CNN+LSTM"}
 # The score above which a model says "present": probabilities for the CNN and the fusion, [-1, 1] for the LSTMs.
 THRESHOLDS = {"cnn": 0.5, "lstm": 0.0, "fusion": 0.5}
 EVENT_OVERLAP = 0.5
+DATA_NOTE = "the data differ: the paper's numbers are on BP4D (12 AUs; its mean is over those 12)"
 
 
 def sequence_metrics(au_true: np.ndarray, scores: np.ndarray, threshold: float, videos) -> dict:
@@ -89,7 +90,7 @@ def predict_videos(model, arrays, videos, preprocessing, cnn_only: bool = False)
         run = tf.function(lambda x, m: model(x[None], present=m[None], training=False), reduce_retracing=True)
     for video in videos:
         images = gather_sequence(arrays.image, video)
-        batch = {"image": images, "au": np.zeros((len(video), 10), np.int8), "view": np.zeros(len(video), np.int32)}
+        batch = {"image": images, "au": gather_sequence(arrays.au, video), "view": gather_sequence(arrays.view, video)}
         x, _ = transform(batch)
         rows = video.rows[video.mask]
         if cnn_only:
@@ -103,12 +104,8 @@ def predict_videos(model, arrays, videos, preprocessing, cnn_only: bool = False)
 
 def chu_table_markdown(metrics: dict, synthetic: bool | None) -> str:
     """The per-AU table of a Chu et al. run (`table_chu.md`)."""
-    header, rows = comparison_rows(metrics)
-    source = {True: "synthetic corpus", False: "FERA 2017", None: "data of unrecorded source"}[synthetic]
-    lines = [f"# Chu et al. 2019, CNN vs LSTM vs CNN+LSTM on held-out subjects ({source})", ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    title = f"# Chu et al. 2019, CNN vs LSTM vs CNN+LSTM on held-out subjects ({source_label(synthetic)})"
+    lines = [title, "", f"({DATA_NOTE})", "", *markdown_table(*comparison_rows(metrics))]
     return "\n".join(lines) + "\n"
 
 
@@ -180,10 +177,6 @@ def evaluate_chu_run(run_dir, data_dir=None, split: str = "validation", syntheti
 # === The tables of `aufera reproduce --paper chu2019` ===
 
 
-def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     """Tables 1-2 in shape: F1-frame, F1-event (t = 0.5) and AUC per AU of the CNN, the LSTMs and the fusion,
     with the paper's BP4D F1-frame of its CNN (ANet) and its fusion (3-fold) beside them."""
@@ -198,7 +191,7 @@ def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     for i, key in enumerate((*AU_KEYS, "mean")):
         cells = [key if key != "mean" else "Mean"]
         for metric in ("f1", "f1_event", "auc"):
-            cells += [_number(ours[m][metric].get(key)) for m in models]
+            cells += [number_cell(ours[m][metric].get(key)) for m in models]
         if key == "mean":
             cells += [f"{published['mean'][m] / 100:.3f}" for m in ("cnn", "fusion")]
         else:
@@ -221,8 +214,8 @@ def sampler_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for i, key in enumerate((*AU_KEYS, "mean")):
         cells = [key if key != "mean" else "Mean"]
-        cells += [_number(metrics[s]["chu2019"]["cnn"]["f1"].get(key)) for s in samplers]
-        cells += [_number(metrics[s]["chu2019"]["cnn"]["auc"].get(key)) for s in samplers]
+        cells += [number_cell(metrics[s]["chu2019"]["cnn"]["f1"].get(key)) for s in samplers]
+        cells += [number_cell(metrics[s]["chu2019"]["cnn"]["auc"].get(key)) for s in samplers]
         cells += [f"{(published['mean'][s] if key == 'mean' else published[s][i]):.2f}" for s in samplers]
         rows.append(cells)
     return header, rows
@@ -237,13 +230,12 @@ def chu_tables_text(metrics: dict, sampler_metrics: dict | None, synthetic: bool
             metrics of CNN runs trained with each sampler.
         synthetic: bool or None. Whether our numbers come from the synthetic corpus.
     """
-    source = {True: "synthetic corpus", False: "FERA 2017", None: "data of unrecorded source"}[synthetic]
-    note = "the data differ: the paper's numbers are on BP4D (12 AUs; its mean is over those 12)"
+    source = source_label(synthetic)
     lines = [
         f"Chu et al. Tables 1-2 in shape: CNN vs LSTM vs CNN+LSTM fusion on held-out subjects ({source}, "
         f"{metrics['videos']} videos, {metrics['frames']} frames); paper: {paper.CHU_SOURCE_LABEL}, 3-fold, "
         "F1-frame",
-        f"({note})",
+        f"({DATA_NOTE})",
         *aligned_table(*comparison_rows(metrics)),
     ]
     if sampler_metrics:

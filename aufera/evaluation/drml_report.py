@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from aufera.au import AU_KEYS
 from aufera.evaluation import paper
-from aufera.evaluation.text_table import aligned_table
+from aufera.evaluation.text_table import aligned_table, number_cell, source_label
 
 MODELS = ("ConvNet", "DRML")
-
-
-def _number(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
 
 
 def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
@@ -30,8 +26,8 @@ def comparison_rows(metrics: dict) -> tuple[list[str], list[list[str]]]:
     rows = []
     for key in (*AU_KEYS, "mean"):
         cells = [key if key != "mean" else "Mean"]
-        cells += [_number(metrics[m]["drml"]["f1"].get(key)) for m in MODELS]
-        cells += [_number(metrics[m]["drml"]["auc"].get(key)) for m in MODELS]
+        cells += [number_cell(metrics[m]["drml"]["f1"].get(key)) for m in MODELS]
+        cells += [number_cell(metrics[m]["drml"]["auc"].get(key)) for m in MODELS]
         rows.append(cells)
     published = paper.DRML_TABLE2_MEANS
     rows.append(
@@ -85,7 +81,7 @@ def drml_tables_text(metrics: dict, times: dict | None, synthetic: bool | None) 
     Returns:
         The text, without a final newline.
     """
-    source = {True: "synthetic corpus", False: "FERA 2017", None: "data of unrecorded source"}[synthetic]
+    source = source_label(synthetic)
     lines = [
         f"DRML Table 2 in shape: ConvNet vs DRML on held-out subjects ({source}); "
         f"paper means on {paper.DRML_SOURCE_LABEL}",

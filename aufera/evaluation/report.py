@@ -41,13 +41,12 @@ from pathlib import Path
 from aufera.au import AU_KEYS
 from aufera.evaluation import paper
 from aufera.evaluation.scores import MODELS
-from aufera.evaluation.text_table import aligned_table
+from aufera.evaluation.text_table import aligned_table, markdown_table, number_cell, source_label
 from aufera.filenames import DRML_TABLE_FILE, FIGURE_FILES, METRICS_FILE, TABLE_FILES, predictions_file
 from aufera.files import atomic_write, atomic_write_text
 
 TABLES = {"table1": paper.TABLE1_F1, "table2": paper.TABLE2_ACCURACY}
 # The F1 / accuracy / AUC table of a DRML run (its name belongs in aufera.filenames.TABLE_FILES).
-NOT_DEFINED = "n/a"
 PREDICTION_KEYS = (
     "subject",
     "task",
@@ -63,22 +62,6 @@ PREDICTION_KEYS = (
 
 
 # === Tables ===
-
-
-def source_label(synthetic: bool | None) -> str:
-    """How our results are labelled.
-
-    Args:
-        synthetic: bool or None. Whether our results come from the synthetic
-            corpus; None when the source is not recorded.
-
-    Returns:
-        "synthetic corpus", "FERA 2017", or "dataset of unrecorded source
-        (pass --synthetic or --fera)".
-    """
-    if synthetic is None:
-        return "dataset of unrecorded source (pass --synthetic or --fera)"
-    return "synthetic corpus" if synthetic else "FERA 2017"
 
 
 def member_labels(metrics: dict) -> list[str]:
@@ -123,8 +106,7 @@ def _table_rows(metrics: dict, table: paper.PaperTable) -> tuple[list[str], list
 
 
 def _auc_cell(auc: dict, key: str) -> str:
-    value = auc.get(key)
-    return NOT_DEFINED if value is None else f"{value:.3f}"
+    return number_cell(auc.get(key))
 
 
 def _undefined_auc_line(entries) -> str | None:
@@ -204,9 +186,7 @@ def table_markdown(metrics: dict, table: paper.PaperTable, synthetic: bool | Non
             "implementation and are not comparable with the published numbers.",
             "",
         ]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += markdown_table(header, rows)
     if table is paper.TABLE1_F1 and "view_accuracy" in metrics.get("network1", {}):
         lines += [
             "",
@@ -336,9 +316,7 @@ def drml_table_markdown(metrics: dict, synthetic: bool | None, split: str = "val
     if synthetic:
         lines += ["Measured on aufera's synthetic corpus, not on FERA 2017: the numbers check the implementation.", ""]
     lines += [DRML_PAPER_NOTE, ""]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 2) + ["---"]) + "|")
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += markdown_table(header, rows, text_columns=(0, -1))
     return "\n".join(lines) + "\n"
 
 

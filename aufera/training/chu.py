@@ -14,7 +14,7 @@ resumable:
    subsequences with fewer than `sequence.min_active_aus` present AUs per
    frame left out; the best epoch by validation mean F1 on whole videos;
 4. trains the fusion network ("chu_fusion") on the CNN's and the LSTMs'
-   scores of whole training videos;
+   scores of the training frames (the LSTMs run on whole training videos);
 5. puts the four pieces together as one `CNNLSTM` (`cnn_lstm.keras`).
 """
 
@@ -39,7 +39,7 @@ from aufera.filenames import (
     model_file,
 )
 from aufera.files import atomic_write, atomic_write_text
-from aufera.training.state import StageState, write_history
+from aufera.training.state import StageState
 
 WHOLE_MODEL = "cnn_lstm"
 
@@ -104,9 +104,14 @@ def fitted_pca(run_dir: Path, train_fc7: np.ndarray, preset: dict, components: i
     return pca
 
 
-def project(fc7: np.ndarray, pca: dict) -> np.ndarray:
-    """(fc7 - mean) @ components, as `PCAProjection` computes it."""
-    return ((fc7 - pca["mean"]) @ pca["components"]).astype(np.float32)
+def projection_layer(pca: dict):
+    """The `PCAProjection` layer holding a fitted PCA (as `fitted_pca` returns it)."""
+    from aufera.models.cnn_lstm import PCAProjection
+
+    layer = PCAProjection(pca["mean"].shape[0], pca["num_components"], name="pca")
+    layer.build((None, pca["mean"].shape[0]))
+    layer.set_pca(pca["mean"], pca["components"])
+    return layer
 
 
 def _mean_f1(labels: np.ndarray, present: np.ndarray) -> float:
@@ -178,16 +183,7 @@ class SequenceStage:
                 "learning_rate": float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)),
                 "seconds": time.perf_counter() - started,
             }
-            last = f"epoch_{epoch + 1:04d}.keras"
-            model.save(self.ckpt_dir / last)
-            if self.state.best_score is None or f1 > self.state.best_score:
-                weights = f"best_epoch_{epoch + 1:04d}.weights.h5"
-                model.save_weights(self.ckpt_dir / weights)
-                self.state.best, self.state.best_epoch, self.state.best_score = weights, epoch + 1, f1
-            self.state.history.append(row)
-            self.state.epochs_done, self.state.last = epoch + 1, last
-            self.state.commit(self.ckpt_dir)
-            write_history(self.run_dir / history_file(self.stage), self.stage, self.state.history)
+            self.state.record_epoch(model, self.ckpt_dir, self.run_dir / history_file(self.stage), epoch, row, f1)
             self.epochs_run += 1
             if self.progress:
                 print(
@@ -197,8 +193,7 @@ class SequenceStage:
                 )
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch, row)
-        model.load_weights(self.ckpt_dir / self.state.best)
-        atomic_write(final, model.save)
+        self.state.save_best(model, self.ckpt_dir, final)
         return self.summary(skipped=False)
 
     def summary(self, skipped: bool) -> dict:
@@ -268,8 +263,9 @@ class LSTMStage(SequenceStage):
         return scores > 0.0
 
     def validation_loss(self, scores, labels):
-        known = labels != 0
-        return float(np.maximum(0.0, 0.5 - labels * scores)[known].sum() / max(int(known.sum()), 1))
+        from aufera.losses import max_margin_loss
+
+        return float(max_margin_loss(labels, scores))
 
 
 def sequence_scores(model, per_row: np.ndarray, videos) -> np.ndarray:
@@ -354,10 +350,9 @@ class FusionStage(SequenceStage):
         return scores > 0.5
 
     def validation_loss(self, scores, labels):
-        from aufera.losses import multilabel_sigmoid_crossentropy
+        from aufera.losses import chu_losses
 
-        per_frame = multilabel_sigmoid_crossentropy(labels.astype(np.float32), scores)
-        return float(np.mean(per_frame)) / labels.shape[-1]  # eq. (1): averaged over the AUs
+        return float(chu_losses()["loss"]["au"](labels.astype(np.float32), scores))
 
 
 def pooled_arrays(first, second):
@@ -437,15 +432,12 @@ def check_chu_inputs(config: TrainConfig, train) -> None:
 
 def assemble(run_dir: Path, pca: dict):
     """The whole `CNNLSTM` from the stages' saved models and the PCA."""
-    from aufera.models.cnn_lstm import CNNLSTM, PCAProjection
+    from aufera.models.cnn_lstm import CNNLSTM
 
     cnn = keras.saving.load_model(run_dir / model_file("chu_cnn"), compile=False)
     temporal = keras.saving.load_model(run_dir / model_file("chu_lstm"), compile=False)
     fusion = keras.saving.load_model(run_dir / model_file("chu_fusion"), compile=False)
-    projection = PCAProjection(pca["mean"].shape[0], pca["num_components"], name="pca")
-    projection.build((None, pca["mean"].shape[0]))
-    projection.set_pca(pca["mean"], pca["components"])
-    model = CNNLSTM(cnn, projection, temporal, fusion, name="cnn_lstm")
+    model = CNNLSTM(cnn, projection_layer(pca), temporal, fusion, name="cnn_lstm")
     model(np.zeros((1, 2, *model.image_shape), np.float32))  # builds it
     return model
 
@@ -467,7 +459,8 @@ def train_temporal(config: TrainConfig, run_dir: Path, data, progress: bool = Tr
     seq = config.sequence
     outputs = cnn_features(run_dir, data, config)
     pca = fitted_pca(run_dir, outputs["train_fc7"], preset, seq.pca_components)
-    features = {"train": project(outputs["train_fc7"], pca), "val": project(outputs["val_fc7"], pca)}
+    projection = projection_layer(pca)
+    features = {split: np.asarray(projection(outputs[f"{split}_fc7"]), np.float32) for split in ("train", "val")}
     summary = {
         "pca": {
             "num_components": pca["num_components"],
@@ -490,9 +483,6 @@ def train_temporal(config: TrainConfig, run_dir: Path, data, progress: bool = Tr
         "train_lstm": sequence_scores(temporal, features["train"], train_videos),
         "val_lstm": sequence_scores(temporal, features["val"], val_videos),
     }
-    for key in ("train_lstm", "val_lstm"):
-        # Rows outside every video cannot happen (each row is in its video); keep the arrays finite anyway.
-        scores[key] = np.nan_to_num(scores[key], nan=0.0)
     keras.utils.set_random_seed(int(config.seed) + 2)
     summary["chu_fusion"] = FusionStage(config, run_dir, progress, callbacks, preset, scores, train, videos).run(val.au)
 

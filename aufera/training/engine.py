@@ -13,12 +13,11 @@ import numpy as np
 from aufera.config import EPOCH_FIELDS, FAMILY_STAGES, TrainConfig, load_run_config, save_config
 from aufera.errors import AuferaError
 from aufera.filenames import CHECKPOINTS_DIR, LOGS_DIR, history_file, model_file
-from aufera.files import atomic_write
 from aufera.preprocessing import Preprocessing
 from aufera.training.callbacks import EpochEnd, Progress, tensorboard_callbacks
 from aufera.training.runtime import select_strategy, set_precision
 from aufera.training.schedule import learning_rate, plan_epoch, validation_rows
-from aufera.training.state import StageState, write_history
+from aufera.training.state import StageState
 from aufera.training.validation import validation_scores
 
 STAGES = tuple(stage for stages in FAMILY_STAGES.values() for stage in stages)
@@ -161,10 +160,6 @@ class StageRun:
         self.state = state
         return state.epochs_done > 0
 
-    def commit(self) -> None:
-        self.state.commit(self.ckpt_dir)
-        write_history(self.run_dir / history_file(self.stage), self.stage, self.state.history)
-
     # --- model ---
 
     def build(self, backbone_source: Path | None):
@@ -198,15 +193,8 @@ class StageRun:
         )
         logs.update(scores)
         row = {"epoch": epoch + 1, **train_terms, **scores, "seconds": time.perf_counter() - self.epoch_started}
-        last = f"epoch_{epoch + 1:04d}.keras"
-        model.save(self.ckpt_dir / last)
-        if self.state.best_score is None or scores["val_mean_f1"] > self.state.best_score:
-            weights = f"best_epoch_{epoch + 1:04d}.weights.h5"
-            model.save_weights(self.ckpt_dir / weights)
-            self.state.best, self.state.best_epoch, self.state.best_score = weights, epoch + 1, scores["val_mean_f1"]
-        self.state.history.append(row)
-        self.state.epochs_done, self.state.last = epoch + 1, last
-        self.commit()
+        history = self.run_dir / history_file(self.stage)
+        self.state.record_epoch(model, self.ckpt_dir, history, epoch, row, scores["val_mean_f1"])
         self.epochs_run += 1
 
     def predict(self, model) -> dict:
@@ -283,9 +271,7 @@ class StageRun:
                     f"lower optimizer.learning_rate (now {self.config.optimizer.learning_rate:g}) and rerun "
                     "with a new --out"
                 )
-        model.load_weights(self.ckpt_dir / self.state.best)
-        # Saved under a temporary name, then renamed: a present file is complete.
-        atomic_write(final, model.save)
+        self.state.save_best(model, self.ckpt_dir, final)
         return self.summary(skipped=False)
 
     def summary(self, skipped: bool) -> dict:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aufera.errors import AuferaError
 from aufera.filenames import STATE_FILE
-from aufera.files import atomic_write_text
+from aufera.files import atomic_write, atomic_write_text
 
 HISTORY_COLUMNS = {
     "network1": [
@@ -88,6 +88,31 @@ class StageState:
         for path in ckpt_dir.iterdir():
             if path.name not in keep and not path.name.startswith("."):
                 path.unlink(missing_ok=True)
+
+    def record_epoch(self, model, ckpt_dir: Path, history_path: Path, epoch: int, row: dict, score: float) -> None:
+        """Commits finished epoch `epoch` (0-based) of `model`.
+
+        Saves its model (with the optimizer) as the last checkpoint, its
+        weights as the best when `score` (validation mean F1) beats the best
+        so far, appends `row` to the history, commits `state.json` and
+        rewrites the history file at `history_path`.
+        """
+        ckpt_dir = Path(ckpt_dir)
+        last = f"epoch_{epoch + 1:04d}.keras"
+        model.save(ckpt_dir / last)
+        if self.best_score is None or score > self.best_score:
+            weights = f"best_epoch_{epoch + 1:04d}.weights.h5"
+            model.save_weights(ckpt_dir / weights)
+            self.best, self.best_epoch, self.best_score = weights, epoch + 1, score
+        self.history.append(row)
+        self.epochs_done, self.last = epoch + 1, last
+        self.commit(ckpt_dir)
+        write_history(history_path, self.stage, self.history)
+
+    def save_best(self, model, ckpt_dir: Path, path: Path) -> None:
+        """Loads the best epoch's weights into `model` and saves it at `path` (a present file is complete)."""
+        model.load_weights(Path(ckpt_dir) / self.best)
+        atomic_write(path, model.save)
 
     def best_row(self) -> dict:
         """The history row of the best epoch ({} before any)."""

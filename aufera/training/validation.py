@@ -28,8 +28,9 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
         `val_au_loss`, `val_view_loss` and `val_view_accuracy`.
     """
     from aufera.losses import (
+        chu_losses,
+        drml_losses,
         mean_multilabel_pair_crossentropy,
-        multilabel_sigmoid_crossentropy,
         network1_loss,
         view_crossentropy,
     )
@@ -39,11 +40,11 @@ def validation_scores(stage: str, outputs: dict, au: np.ndarray, view: np.ndarra
     pred_au = np.asarray(outputs["au"], np.float32)
     au_true = np.asarray(au, np.float32)
     if stage in ("drml", "chu_cnn"):
-        loss = float(np.mean(multilabel_sigmoid_crossentropy(au_true, pred_au)))
+        # The stage's own loss: DRML's sums over the AUs, Chu et al.'s eq. (1) averages over them.
+        loss = (chu_losses() if stage == "chu_cnn" else drml_losses())["loss"]["au"]
         return {
             "val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([sigmoid_pairs(pred_au)])))),
-            # Chu et al.'s eq. (1) averages over the AUs where DRML's loss sums over them.
-            "val_loss": loss / au_true.shape[-1] if stage == "chu_cnn" else loss,
+            "val_loss": float(loss(au_true, pred_au)),
         }
     scores = {"val_mean_f1": float(np.mean(f1_per_au(au, decision_fusion([pred_au]))))}
     au_loss = float(mean_multilabel_pair_crossentropy(au_true, pred_au))
