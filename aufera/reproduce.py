@@ -348,7 +348,7 @@ def reproduce_chu(
     for sampler, run_dir in run_dirs.items():
         config = resolve_config(preset, overrides + chu_sampler_overrides(sampler))
         train(config, report["dataset"], run_dir, progress=progress)
-        samplers[sampler] = evaluate_chu_run(run_dir, report["dataset"], synthetic=synthetic)
+        samplers[sampler] = evaluate_chu_run(run_dir, report["dataset"], synthetic=synthetic, progress=progress)
     text = chu_tables_text(samplers["random"], samplers, synthetic)
     atomic_write_text(out / CHU_TABLES_FILE, text + "\n")
     return {

@@ -165,12 +165,12 @@ def run(args) -> dict:
 
     # 5. CNN vs LSTM vs fusion on whole held-out videos; the CNN with the other two samplers.
     print("[5/5] evaluate on whole held-out videos", flush=True)
-    samplers = {"random": evaluate_chu_run(run_dir, dataset, synthetic=synthetic)}
+    samplers = {"random": evaluate_chu_run(run_dir, dataset, synthetic=synthetic, progress=progress)}
     for sampler, name in CHU_SAMPLER_RUN_DIRS.items():
         cnn_config = resolve_config(preset, train_overrides(args) + chu_sampler_overrides(sampler))
         print(f"      the CNN alone with sampler={sampler} -> {out / name}", flush=True)
         train(cnn_config, dataset, out / name, progress=progress)
-        samplers[sampler] = evaluate_chu_run(out / name, dataset, synthetic=synthetic)
+        samplers[sampler] = evaluate_chu_run(out / name, dataset, synthetic=synthetic, progress=progress)
     print()
     print(chu_tables_text(samplers["random"], samplers, synthetic))
     print(f"done in {time.perf_counter() - started:.0f} s")

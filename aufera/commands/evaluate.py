@@ -100,7 +100,7 @@ def run(args) -> int:
 
         if args.with_runs or args.fusion_weights:
             raise AuferaError(f"{args.run_dir}: --with and --fusion-weights are for He et al. runs, not chu2019")
-        metrics = evaluate_chu_run(args.run_dir, data_dir, args.split, synthetic=synthetic)
+        metrics = evaluate_chu_run(args.run_dir, data_dir, args.split, synthetic=synthetic, progress=True)
         print(chu_tables_text(metrics, None, synthetic))
         print(f"report in {args.run_dir}: {METRICS_FILE}, {CHU_TABLE_FILE}")
         return 0

@@ -65,17 +65,20 @@ def sequence_metrics(au_true: np.ndarray, scores: np.ndarray, threshold: float, 
     }
 
 
-def predict_videos(model, arrays, videos, preprocessing, cnn_only: bool = False) -> dict:
+def predict_videos(model, arrays, videos, preprocessing, cnn_only: bool = False, progress: bool = False) -> dict:
     """Per-row scores of the whole model (or of the CNN alone) on whole videos, in the dataset's row order.
 
     Each video's frames are preprocessed as training preprocesses them
     (`aufera.data.pipeline.make_transform`: scale, training mean, centre
     crop) and go through the model in one call, gaps masked.
 
+    With `progress`, a progress bar counts the videos.
+
     Returns:
         A dict of float32 (N, 10) arrays: "cnn", "lstm", "fusion" (or "cnn" only).
     """
     import tensorflow as tf
+    from tqdm import tqdm
 
     from aufera.data.pipeline import make_transform
     from aufera.data.sequences import gather_sequence
@@ -88,7 +91,7 @@ def predict_videos(model, arrays, videos, preprocessing, cnn_only: bool = False)
         run = tf.function(lambda x: model(x, training=False)["au"], reduce_retracing=True)
     else:
         run = tf.function(lambda x, m: model(x[None], present=m[None], training=False), reduce_retracing=True)
-    for video in videos:
+    for video in tqdm(videos, desc="videos", unit="video", disable=not progress):
         images = gather_sequence(arrays.image, video)
         batch = {"image": images, "au": gather_sequence(arrays.au, video), "view": gather_sequence(arrays.view, video)}
         x, _ = transform(batch)
@@ -109,7 +112,9 @@ def chu_table_markdown(metrics: dict, synthetic: bool | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def evaluate_chu_run(run_dir, data_dir=None, split: str = "validation", synthetic: bool | None = None) -> dict:
+def evaluate_chu_run(
+    run_dir, data_dir=None, split: str = "validation", synthetic: bool | None = None, progress: bool = False
+) -> dict:
     """Evaluates a Chu et al. 2019 run directory on whole videos and writes `metrics.json` and `table_chu.md`.
 
     A run trained on a fold of the subject-exclusive protocol (`folds` in
@@ -121,6 +126,7 @@ def evaluate_chu_run(run_dir, data_dir=None, split: str = "validation", syntheti
         data_dir: str, Path or None. The prepared dataset; None takes the run's.
         split: str. Defaults to "validation".
         synthetic: bool or None. Label of the results (`resolve_synthetic`).
+        progress: bool. A progress bar over the videos. Defaults to False.
 
     Returns:
         The metrics dict: `chu2019` -> {"cnn", "lstm", "fusion"} (or "cnn"
@@ -157,7 +163,7 @@ def evaluate_chu_run(run_dir, data_dir=None, split: str = "validation", syntheti
         raise AuferaError(f"{data_dir}: split {split!r} is empty")
     videos = video_sequences(arrays.subject, arrays.task, arrays.view, arrays.frame)
     model = keras.saving.load_model(path, compile=False)
-    scores = predict_videos(model, arrays, videos, preprocessing, cnn_only=cnn_only)
+    scores = predict_videos(model, arrays, videos, preprocessing, cnn_only=cnn_only, progress=progress)
     synthetic = resolve_synthetic(data_dir, synthetic)
     metrics = {
         "chu2019": {name: sequence_metrics(arrays.au, s, THRESHOLDS[name], videos) for name, s in scores.items()},

@@ -64,10 +64,16 @@ def frame_outputs(model, arrays, config: TrainConfig, scale: float, crop_size) -
     return {"au": np.asarray(outputs["au"], np.float32), "fc7": np.asarray(outputs["fc7"], np.float32)}
 
 
-def cnn_features(run_dir: Path, data, config: TrainConfig) -> dict:
+def cnn_features(run_dir: Path, data, config: TrainConfig, progress: bool = False) -> dict:
     """The CNN's outputs on both splits, computed once and kept in `chu_features.npz`."""
     path = run_dir / CHU_FEATURES_FILE
     if not path.is_file():
+        if progress:
+            print(
+                f"chu_lstm: the CNN's fc7 and AU scores of {len(data.train)} training and {len(data.validation)} "
+                "validation frames",
+                flush=True,
+            )
         cnn = keras.saving.load_model(run_dir / model_file("chu_cnn"), compile=False)
         train = frame_outputs(cnn, data.train, config, data.scale, data.crop_size)
         val = frame_outputs(cnn, data.validation, config, data.scale, data.crop_size)
@@ -457,7 +463,7 @@ def train_temporal(config: TrainConfig, run_dir: Path, data, progress: bool = Tr
     train_videos = video_sequences(train.subject, train.task, train.view, train.frame)
     val_videos = video_sequences(val.subject, val.task, val.view, val.frame)
     seq = config.sequence
-    outputs = cnn_features(run_dir, data, config)
+    outputs = cnn_features(run_dir, data, config, progress)
     pca = fitted_pca(run_dir, outputs["train_fc7"], preset, seq.pca_components)
     projection = projection_layer(pca)
     features = {split: np.asarray(projection(outputs[f"{split}_fc7"]), np.float32) for split in ("train", "val")}
