@@ -104,7 +104,10 @@ def main() -> None:
     for width in (int(w) for w in args.widths.split(",")):
         line(f"cnn, moving average of {width} frames", smoothed(scores["cnn"], videos, width))
     subjects = held_out.subject
-    line("fusion fitted on held-out, LOSO: cnn + lstm", leave_one_subject_out([scores["cnn"], scores["lstm"]], held_out.au, subjects))
+    line(
+        "fusion fitted on held-out, LOSO: cnn + lstm",
+        leave_one_subject_out([scores["cnn"], scores["lstm"]], held_out.au, subjects),
+    )
     line("fusion fitted on held-out, LOSO: cnn alone", leave_one_subject_out([scores["cnn"]], held_out.au, subjects))
 
 
