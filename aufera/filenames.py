@@ -67,3 +67,15 @@ def history_file(stage: str) -> str:
 def predictions_file(split: str) -> str:
     """The per-frame predictions of an evaluated split, e.g. "predictions_validation.csv"."""
     return f"predictions_{split}.csv"
+
+
+# === Model presets with weights (`aufera.pretrained`; keras-hub's layout) ===
+
+PRESET_CONFIG_FILE = "config.json"
+PRESET_WEIGHTS_FILE = "model.weights.h5"
+PRESET_PREPROCESSING_FILE = "preprocessing.json"
+PRESET_MEAN_FILE = "mean_image.npy"
+PRESET_METADATA_FILE = "metadata.json"
+PRESET_CARD_FILE = "README.md"
+# The preset `aufera train` writes into a run directory: the run's models as one ready detector.
+RUN_PRESET_DIR = "preset"

@@ -52,3 +52,47 @@ def atomic_write_text(path, text: str) -> Path:
             stream.write(text)
 
     return atomic_write(path, write)
+
+
+def atomic_directory(path, write: Callable[[Path], object]) -> Path:
+    """Writes a whole folder through a temporary folder beside it, then renames it into place.
+
+    `write` fills the temporary folder; the folder appears under its final
+    name only once complete (an existing folder of that name is replaced). A
+    run killed midway leaves at most a hidden temporary folder behind.
+
+    Args:
+        path: str or Path. The target folder; its parent must exist.
+        write: callable taking the temporary folder (a Path) and writing the content there.
+
+    Returns:
+        The target path.
+    """
+    import shutil
+
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        write(tmp)
+        if path.exists():
+            old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
+            os.replace(path, old / path.name)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def sha256_file(path, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file's bytes, as 64 hexadecimal digits."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
