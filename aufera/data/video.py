@@ -86,6 +86,12 @@ class VideoReader:
             self._capture.release()
             raise VideoOpenError(path)
 
+    @property
+    def fps(self) -> float | None:
+        """The frame rate the video declares, or None when it declares none (or an unusable one)."""
+        value = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        return value if np.isfinite(value) and 0.0 < value < 10_000.0 else None
+
     def read(self) -> np.ndarray | None:
         """Decodes the next frame.
 

@@ -112,11 +112,23 @@ class FaceDetector:
             A list with, per image, a `Detection` (box x0, y0, x1, y1 as a
             float64 array, and the confidence) or None when no face was found.
         """
+        return [max(faces, key=lambda face: face.confidence) if faces else None for faces in self.detect_all(images)]
+
+    def detect_all(self, images: Sequence[np.ndarray]) -> list[list[Detection]]:
+        """Finds every face in each image (several people in a photograph).
+
+        Args:
+            images: sequence of uint8 RGB arrays (H, W, 3), or one array (N, H, W, 3).
+
+        Returns:
+            A list with, per image, a list of `Detection`s ordered left to
+            right by the box's left edge (empty when no face was found).
+        """
         images = [np.ascontiguousarray(check_image(image, f"images[{i}]")) for i, image in enumerate(images)]
         if not images:
             return []
         mtcnn = self._model()
-        found: list[Detection | None] = []
+        found: list[list[Detection]] = []
         for start in range(0, len(images), self.batch_size):
             batch = images[start : start + self.batch_size]
             # A list always gets a list of lists back, even for one image.
@@ -124,11 +136,8 @@ class FaceDetector:
             if len(results) != len(batch):
                 raise RuntimeError(f"mtcnn returned {len(results)} results for {len(batch)} images")
             for faces in results:
-                if not faces:
-                    found.append(None)
-                    continue
-                best = max(faces, key=lambda face: float(face["confidence"]))
-                found.append(Detection(np.asarray(best["box"], dtype=np.float64), float(best["confidence"])))
+                faces = [Detection(np.asarray(f["box"], dtype=np.float64), float(f["confidence"])) for f in faces or []]
+                found.append(sorted(faces, key=lambda face: float(face.box[0])))
         return found
 
 
