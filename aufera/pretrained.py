@@ -440,7 +440,7 @@ def _is_run_dir(path: Path) -> bool:
     return (path / CONFIG_FILE).is_file() or (path / model_file("network1")).is_file()
 
 
-def _download(url: str) -> Path:
+def _download(url: str, cache_dir=None) -> Path:
     import keras
 
     address, _, fragment = url.partition("#")
@@ -456,6 +456,7 @@ def _download(url: str) -> Path:
             hash_algorithm="sha256",
             extract=True,
             cache_subdir="aufera_presets",
+            cache_dir=None if cache_dir is None else str(cache_dir),
         )
     except Exception as error:  # urllib and Keras raise many kinds of error
         reason = getattr(error, "reason", None) or getattr(error, "msg", None) or error
@@ -485,8 +486,13 @@ def _hugging_face(handle: str) -> Path:
         raise AuferaError(f"{handle}: cannot fetch the preset ({type(error).__name__}: {error})") from None
 
 
-def load_preset(handle=None) -> Preset:
+def load_preset(handle=None, cache_dir=None) -> Preset:
     """A ready detector from a handle (see the module docstring); None is the demo preset.
+
+    Args:
+        handle: str, Path or None.
+        cache_dir: str, Path or None. Where URL archives are kept; None is
+            Keras's cache (`~/.keras`, or `KERAS_HOME`).
 
     Raises:
         AuferaError: one line naming the handle and what is wrong with it.
@@ -507,7 +513,7 @@ def load_preset(handle=None) -> Preset:
     if handle in ARCHITECTURES:
         return _architecture(handle)
     if handle.startswith(("http://", "https://")):
-        return _read_preset_dir(_download(handle), handle)
+        return _read_preset_dir(_download(handle, cache_dir), handle)
     if handle.startswith("hf://"):
         return _read_preset_dir(_hugging_face(handle), handle)
     path = Path(handle).expanduser()
@@ -523,3 +529,22 @@ def load_preset(handle=None) -> Preset:
         raise AuferaError(f"{path}: a preset is a folder (or an archive URL with #sha256=...), not a file")
     names = ", ".join([DEMO_PRESET, *ARCHITECTURES])
     raise AuferaError(f"{handle}: no such preset folder, run directory or built-in name ({names})")
+
+
+def trained_component(cls, handle, family: str, overrides: dict):
+    """For `Model.from_preset(handle)`: None when `handle` is a built-in architecture of `family` (build it as
+    before); otherwise the trained model of class `cls` inside the preset `handle` (`Preset.component`).
+
+    Raises:
+        ValueError: architecture overrides given with a trained preset.
+        AuferaError: the handle names no preset, or the preset holds no `cls`.
+    """
+    from aufera.models.presets import preset_names
+
+    if str(handle) in preset_names(family):
+        return None
+    if overrides:
+        raise ValueError(
+            f"Overrides change an architecture; {handle!r} is a trained preset. Received: {sorted(overrides)}"
+        )
+    return load_preset(handle).component(cls)

@@ -151,9 +151,14 @@ class ChuCNN(keras.Model):
         """Builds an untrained ChuCNN from a preset ("paper" or "cpu-small", `aufera.models.presets.CHU_PRESETS`).
 
         Args:
-            name: str. The preset.
+            name: str. The preset; or a trained preset's handle (`aufera.pretrained.load_preset`; presets hold
+                per-frame He et al. and DRML models, so none holds a ChuCNN today).
             **kwargs: overrides of the constructor arguments.
         """
         from aufera.models.presets import get_preset
+        from aufera.pretrained import trained_component
 
+        trained = trained_component(cls, name, "chu2019", kwargs)
+        if trained is not None:
+            return trained
         return cls(**{**get_preset(name, family="chu2019")["cnn"], **kwargs})

@@ -204,7 +204,8 @@ class DRML(keras.Model):
         """Builds an untrained DRML (or, with `region_layer=False`, ConvNet) from a preset.
 
         Args:
-            name: str. "paper" or "cpu-small" (`aufera.models.presets.DRML_PRESETS`).
+            name: str. "paper" or "cpu-small" (`aufera.models.presets.DRML_PRESETS`), untrained; or a trained
+                preset's handle (`aufera.pretrained.load_preset`): its trained DRML (no overrides then).
             **kwargs: overrides of the constructor arguments.
 
         Examples:
@@ -215,5 +216,9 @@ class DRML(keras.Model):
         ```
         """
         from aufera.models.presets import get_preset
+        from aufera.pretrained import trained_component
 
+        trained = trained_component(cls, name, "drml", kwargs)
+        if trained is not None:
+            return trained
         return cls(**{**get_preset(name, family="drml")["drml"], **kwargs})

@@ -168,7 +168,10 @@ class Network1(keras.Model):
         """Builds an untrained Network1 from a preset (see `aufera.models.presets`).
 
         Args:
-            name: str. Preset name: "paper" or "cpu-small".
+            name: str. Preset name: "paper" or "cpu-small" (untrained); or a
+                trained preset's handle (`aufera.pretrained.load_preset`: a
+                preset folder, a run directory, "demo", a URL): its trained
+                Network1 (no overrides then).
             **kwargs: overrides; names of `ResNetBackbone` arguments (e.g.
                 `input_shape`) go to the backbone, the others to Network1.
 
@@ -180,7 +183,11 @@ class Network1(keras.Model):
         ```
         """
         from aufera.models.presets import get_preset, split_overrides
+        from aufera.pretrained import trained_component
 
+        trained = trained_component(cls, name, "he2019", kwargs)
+        if trained is not None:
+            return trained
         preset = get_preset(name)
         backbone_kwargs, head_kwargs = split_overrides(kwargs)
         backbone = ResNetBackbone(**{**preset["backbone"], **backbone_kwargs})

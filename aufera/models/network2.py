@@ -111,7 +111,9 @@ class Network2(keras.Model):
         """Builds an untrained Network2 head from a preset on a trained backbone.
 
         Args:
-            name: str. Preset name: "paper" or "cpu-small".
+            name: str. Preset name: "paper" or "cpu-small"; or a trained
+                preset's handle (`aufera.pretrained.load_preset`): its
+                trained Network2, with its own frozen backbone (no other argument).
             backbone: the trained backbone of Network1 (`network1.backbone`).
                 Required: a Network2 on an untrained, frozen backbone would
                 never learn useful features.
@@ -124,7 +126,11 @@ class Network2(keras.Model):
         ```
         """
         from aufera.models.presets import get_preset, split_overrides
+        from aufera.pretrained import trained_component
 
+        trained = trained_component(cls, name, "he2019", kwargs if backbone is None else {**kwargs, "backbone": 1})
+        if trained is not None:
+            return trained
         if backbone is None:
             raise ValueError(
                 "Network2.from_preset needs the trained backbone of Network1: "
