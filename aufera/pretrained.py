@@ -42,6 +42,7 @@ import dataclasses
 import datetime
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -131,10 +132,10 @@ class Preset:
         held = sorted({type(layer).__name__ for layer in self.model.layers if hasattr(layer, "layers")})
         raise AuferaError(f"preset {self.source}: holds no {cls.__name__} (it holds {', '.join(held) or 'none'})")
 
-    def save(self, directory, card: str | None = None):
+    def save(self, directory, card: str | None = None, replace: bool = False):
         """Writes this preset as a folder (`save_preset`)."""
         return save_preset(
-            directory, self.model, self.preprocessing, self.mean_image, self.face, self.metadata, card=card
+            directory, self.model, self.preprocessing, self.mean_image, self.face, self.metadata, card, replace
         )
 
 
@@ -190,7 +191,9 @@ def model_card(metadata: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def save_preset(directory, model, preprocessing, mean_image, face: dict, metadata: dict, card: str | None = None):
+def save_preset(
+    directory, model, preprocessing, mean_image, face: dict, metadata: dict, card: str | None = None, replace=False
+):
     """Writes a preset folder (the module docstring's layout), all at once: it appears only when complete.
 
     Args:
@@ -203,6 +206,8 @@ def save_preset(directory, model, preprocessing, mean_image, face: dict, metadat
             metrics, notes, ...); versions, parameters, created and the file
             hashes are added here.
         card: str or None. The model card; None writes `model_card(metadata)`.
+        replace: bool. Replace an existing preset folder (at once, when the
+            new one is complete). Defaults to False: refuse a folder with content.
 
     Returns:
         The folder as a Path.
@@ -210,13 +215,13 @@ def save_preset(directory, model, preprocessing, mean_image, face: dict, metadat
     import keras
 
     directory = Path(directory)
-    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+    if not replace and directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
         raise AuferaError(f"{directory}: exists and is not an empty folder; choose a new --out")
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise AuferaError(f"{directory.parent}: cannot create the folder ({error.strerror or error})") from None
-    if directory.exists():
+    if directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
     mean_image = np.asarray(mean_image, np.float32)
     meta = dict(metadata)
@@ -304,9 +309,17 @@ def _read_preset_dir(directory, source: str) -> Preset:
         raise AuferaError(f"{config_path}: cannot build the model ({type(error).__name__}: {error})") from None
     weights_path = directory / PRESET_WEIGHTS_FILE
     try:
-        model.load_weights(weights_path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.load_weights(weights_path)
     except Exception as error:  # h5py and Keras raise many kinds of error on a damaged file
         raise AuferaError(f"{weights_path}: unreadable weights ({type(error).__name__}: {error})") from None
+    # Keras warns, and goes on, when a saved group does not match a layer: that layer would keep random weights.
+    skipped = [
+        str(w.message) for w in caught if "Skipping" in str(w.message) or "freshly-initialized" in str(w.message)
+    ]
+    if skipped:
+        raise AuferaError(f"{weights_path}: does not match {PRESET_CONFIG_FILE} ({skipped[0].splitlines()[0]})")
     return Preset(model, preprocessing, mean, face, metadata, source)
 
 
@@ -433,6 +446,27 @@ def preset_from_run(run_dir, fusion_weights=None) -> Preset:
     return Preset(model, preprocessing, info.mean, face, metadata, str(run_dir))
 
 
+def write_run_preset(run_dir) -> Path | None:
+    """Writes (or rewrites) `RUN_DIR/preset`, the run's trained models as one preset (`preset_from_run`).
+
+    `aufera train` calls it when a He et al. or DRML run is complete, and
+    `aufera evaluate` again, so that the card carries the evaluated metrics.
+
+    Returns:
+        The preset folder, or None when the run has not trained all its
+        models yet (e.g. `epochs_network2=0`).
+    """
+    from aufera.config import FAMILY_STAGES
+    from aufera.evaluation.run import run_family
+    from aufera.filenames import RUN_PRESET_DIR
+
+    run_dir = Path(run_dir)
+    family, _ = run_family(run_dir)
+    if family not in ("he2019", "drml") or not all((run_dir / model_file(s)).is_file() for s in FAMILY_STAGES[family]):
+        return None
+    return preset_from_run(run_dir).save(run_dir / RUN_PRESET_DIR, replace=True)
+
+
 # === Handles ===
 
 
@@ -448,6 +482,11 @@ def _download(url: str, cache_dir=None) -> Path:
     if not _SHA256.match(digest):
         raise AuferaError(f"{url}: give the archive's SHA-256 after the address, as {address}#sha256=<64 hex digits>")
     name = address.rstrip("/").rsplit("/", 1)[-1] or "preset.tar.gz"
+    if cache_dir is not None:
+        try:
+            Path(cache_dir).mkdir(parents=True, exist_ok=True)  # Keras falls back to /tmp for a folder it lacks
+        except OSError as error:
+            raise AuferaError(f"{cache_dir}: cannot create the cache folder ({error.strerror or error})") from None
     try:
         path = keras.utils.get_file(
             fname=f"{digest[:12]}-{name}",

@@ -218,6 +218,22 @@ def test_network2_has_the_frozen_backbone_of_network1(run):
     assert trainable and not any("backbone" in name for name in trainable)
 
 
+def test_train_writes_the_run_as_a_preset_with_weights(run):
+    """`aufera train` leaves RUN_DIR/preset: Network1 + Network2 fused, their trained weights, the dataset's mean."""
+    from aufera.data.pipeline import load_dataset_info
+    from aufera.models import Network1, Network2
+    from aufera.pretrained import load_preset
+
+    run_dir = run["dir"]
+    assert run["summary"]["preset"] == str(run_dir / "preset")
+    preset = load_preset(run_dir / "preset")
+    np.testing.assert_array_equal(preset.mean_image, load_dataset_info(run["data"]).mean)
+    for cls, name in ((Network1, "network1"), (Network2, "network2")):
+        saved = keras.saving.load_model(run_dir / f"{name}.keras", compile=False)
+        for a, b in zip(preset.component(cls).get_weights(), saved.get_weights(), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_sampler_changes_the_batches(run):
     from aufera.data.pipeline import load_split_arrays
 

@@ -111,13 +111,34 @@ def _au_pairs(outputs):
     return SigmoidPairs(name=None)(au) if len(au.shape) == 2 else au
 
 
+def _unshared(models: list) -> list:
+    """The models, each holding its own layers: a model sharing a layer with an earlier one (Network2 on
+    Network1's backbone, as trained) is replaced by a copy with the same weights, so that the detector saves and
+    loads whole (a saved functional model rebuilds each nested model with layers of its own)."""
+    seen, out = set(), []
+    for model in models:
+        ids = {id(layer) for layer in model._flatten_layers(include_self=False)}
+        if ids & seen:
+            copy = model.__class__.from_config(model.get_config())
+            copy.build(model.inputs[0].shape)
+            copy.set_weights(model.get_weights())
+            copy.trainable = model.trainable
+            model = copy
+            ids = {id(layer) for layer in model._flatten_layers(include_self=False)}
+        seen |= ids
+        out.append(model)
+    return out
+
+
 def au_detector(models, weights=None, name: str = "au_detector") -> keras.Model:
     """One functional model with `au_present`, `au_decision` (and `view`) from one or several trained AU models.
 
     Args:
         models: a Keras model with an "au" output, (N, num_aus, 2) pairs
             (Network1, Network2) or (N, num_aus) sigmoids (DRML), or a list
-            of such models taking the same input shape.
+            of such models taking the same input shape. A model that shares
+            layers with an earlier one (Network2 on Network1's backbone) is
+            copied with its weights, so the detector saves and loads whole.
         weights: floats or None. Eq. (5)'s weights, one per model. Defaults
             to equal weights.
         name: str. The model's name.
@@ -142,6 +163,7 @@ def au_detector(models, weights=None, name: str = "au_detector") -> keras.Model:
     if len(shapes) != 1:
         raise ValueError(f"All models must take the same input shape. Received: {sorted(shapes)}")
     weights = list(check_fusion_weights(weights, len(models)))
+    models = _unshared(models)
     images = keras.Input(shape=next(iter(shapes)), name="images")
     pairs, view = [], None
     for model in models:
