@@ -6,6 +6,8 @@ Subcommands (one module each in `aufera.commands`):
     train     Network1, then Network2 on its frozen backbone
     evaluate  metrics, the paper's Tables 1-2 and Fig. 7 for a trained run
     reproduce the main job: all of the above on the synthetic corpus or FERA 2017
+    predict   AU presence per frame of videos and images: one CSV per input (OpenFace's columns)
+    export    a preset or a run as a SavedModel or .tflite file (uint8 face crops in) or a preset folder
 
 Every failure on bad input is one line naming the file or argument and the
 problem, with exit status 2. TensorFlow's start-up messages are hidden
@@ -87,6 +89,8 @@ def main(argv=None) -> int:
         os.environ[MARKER] = "0"  # worker processes keep TensorFlow's messages too
     else:
         quiet_tensorflow()
+        # FFmpeg's own lines on a damaged video ("moov atom not found"); aufera names the file and the problem.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     return run_command(f"aufera {args.command}", args.run, args)
 
 

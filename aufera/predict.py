@@ -475,8 +475,6 @@ def predict_files(
     started = time.perf_counter()
     names = output_names(files)
     for path, name in tqdm(list(zip(files, names, strict=True)), desc="inputs", unit="input", disable=not progress):
-        if name != f"{path.stem}.csv":
-            report(f"{path}: its table is written as {name} (another input has the name {path.stem}.csv)")
         csv_path = out_dir / name
         close = None
         try:
@@ -509,6 +507,8 @@ def predict_files(
             failed[str(path)] = f"cannot write {csv_path} ({error.strerror or error})"
             report(f"{path}: {failed[str(path)]}")
             continue
+        if name != f"{path.stem}.csv":
+            report(f"{path}: its table is written as {name} (another input has the name {path.stem}.csv)")
         written[str(path)] = str(csv_path)
         frames += len(table["frame"])
         faces += int(np.sum(table["success"]))
