@@ -13,19 +13,41 @@ Keras models take, and returns plain tensors:
 
 Reload with `tf.saved_model.load(path)` and call `.serve(images)` or the
 `serving_default` signature (`signatures["serving_default"](images=...)`).
+
+The serving export of a preset (`aufera.pretrained.Preset`) takes what a
+face detector hands over instead: uint8 face crops (N, H, W, 1) of the
+preset's crop size. The scaling, the mean removal and the centre crop (when
+the model takes one) happen inside the graph (`Preset.serving_model`), and
+it returns the detector's outputs:
+
+- `au_present` (N, 10) float32, the present-probability of each AU (fused
+  by eq. (5) for Network1 + Network2);
+- `au_decision` (N, 10) float32 0/1, eq. (5)'s decision;
+- `view` (N, 9) float32, the view probabilities, for He et al. presets.
+
+`export_preset_saved_model` writes it as a SavedModel (`serve` and
+`serving_default`, input `crops`); `export_preset_tflite` as a `.tflite`
+file (float32 weights, signature `serving_default`, input `crops`).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
+from aufera.errors import AuferaError
+from aufera.files import atomic_directory, atomic_write_bytes
 from aufera.models.decision_fusion import DecisionFusion, check_fusion_weights
 
 ENDPOINT = "serve"
+SIGNATURE = "serving_default"
+PRESET_INPUT = "crops"
+TFLITE_FILE = "model.tflite"
 
 
 def _outputs_of(model, images):
@@ -96,12 +118,153 @@ def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[
             result["fused_decision"] = fused["decision"]
         return result
 
+    shape = (None, *next(iter(shapes)))
+    archive = _serving_archive(models, serve, tf.TensorSpec(shape=shape, dtype=tf.float32, name="images"))
+    archive.write_out(export_dir, verbose=False)
+    return export_dir
+
+
+def _serving_archive(models, serve, spec: tf.TensorSpec) -> keras.export.ExportArchive:
+    """An `ExportArchive` tracking `models` whose one endpoint, `serve` (also `serving_default`), is `serve(spec)`."""
     archive = keras.export.ExportArchive()
     for model in models:
         archive.track(model)
-    shape = (None, *next(iter(shapes)))
-    archive.add_endpoint(
-        name=ENDPOINT, fn=serve, input_signature=[tf.TensorSpec(shape=shape, dtype=tf.float32, name="images")]
-    )
-    archive.write_out(export_dir, verbose=False)
-    return export_dir
+    archive.add_endpoint(name=ENDPOINT, fn=serve, input_signature=[spec])
+    return archive
+
+
+# === The serving export of a preset: uint8 face crops in ===
+
+
+def check_new_folder(path) -> Path:
+    """Refuses `path` unless it is missing or an empty folder; creates its parent.
+
+    Raises:
+        AuferaError: one line naming the path: it exists and is not an empty
+            folder, or its parent cannot be created.
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise AuferaError(f"{path}: exists and is not an empty folder; choose a new --out")
+    _make_parent(path)
+    return path
+
+
+def check_new_file(path) -> Path:
+    """Refuses `path` if anything exists there; creates its parent.
+
+    Raises:
+        AuferaError: one line naming the path: it exists, or its parent cannot be created.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise AuferaError(f"{path}: exists; choose a new --out")
+    _make_parent(path)
+    return path
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AuferaError(f"{path.parent}: cannot create the folder ({error.strerror or error})") from None
+
+
+def preset_serving_archive(preset) -> keras.export.ExportArchive:
+    """The `ExportArchive` of a preset's serving model: endpoint `serve`, uint8 crops (None, H, W, C) -> outputs.
+
+    Args:
+        preset: `aufera.pretrained.Preset`.
+    """
+    model = preset.serving_model()
+
+    def serve(crops):
+        return model(crops, training=False)
+
+    spec = tf.TensorSpec(shape=(None, *preset.crop_shape), dtype=tf.uint8, name=PRESET_INPUT)
+    return _serving_archive([model], serve, spec)
+
+
+def export_preset_saved_model(preset, export_dir: str | os.PathLike) -> Path:
+    """Writes a preset's serving model as a SavedModel: uint8 face crops in, normalisation inside.
+
+    The endpoint `serve`, also the `serving_default` signature, takes `crops`,
+    uint8 (None, H, W, C) of the preset's crop shape (`preset.crop_shape`),
+    and returns `au_present`, `au_decision` and, for He et al. presets,
+    `view` (the module docstring). The folder appears only once complete.
+
+    Args:
+        preset: `aufera.pretrained.Preset`.
+        export_dir: str or path. Folder to write; must not exist or be empty.
+
+    Returns:
+        The folder as a Path.
+
+    Raises:
+        AuferaError: one line naming the folder: it exists and is not empty,
+            or it cannot be written.
+
+    Examples:
+
+    ```python
+    export_preset_saved_model(load_preset("demo"), "export/demo")
+    served = tf.saved_model.load("export/demo")
+    out = served.serve(uint8_crops)  # au_present (N, 10), au_decision (N, 10), view (N, 9)
+    ```
+    """
+    export_dir = check_new_folder(export_dir)
+    archive = preset_serving_archive(preset)
+    try:
+        return atomic_directory(export_dir, lambda tmp: archive.write_out(os.fspath(tmp), verbose=False))
+    except OSError as error:
+        raise AuferaError(f"{export_dir}: cannot write the SavedModel ({error.strerror or error})") from None
+
+
+def preset_tflite_bytes(preset) -> bytes:
+    """The `.tflite` flatbuffer of a preset's serving model (float32 weights, no quantization).
+
+    Converted by `tf.lite.TFLiteConverter` from the SavedModel of
+    `preset_serving_archive`, written to a temporary folder: signature
+    `serving_default`, input `crops` (uint8, batch dimension resizable),
+    outputs `au_present`, `au_decision` (and `view`).
+    """
+    with tempfile.TemporaryDirectory(prefix="aufera_tflite_") as tmp:
+        saved = os.path.join(tmp, "saved_model")
+        preset_serving_archive(preset).write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved, signature_keys=[SIGNATURE])
+        return converter.convert()
+
+
+def export_preset_tflite(preset, path: str | os.PathLike) -> Path:
+    """Writes a preset's serving model as a TensorFlow Lite file: uint8 face crops in, normalisation inside.
+
+    Signature `serving_default`: input `crops`, uint8 (N, H, W, C) (N is 1
+    until the interpreter resizes it; a signature runner resizes it to the
+    batch it is given); outputs as `export_preset_saved_model`'s. Float32
+    weights: the outputs match the Keras model's within 1e-5
+    (`tests/test_export_preset.py`). Written atomically.
+
+    Args:
+        preset: `aufera.pretrained.Preset`.
+        path: str or path. The `.tflite` file to write; must not exist.
+
+    Returns:
+        The file as a Path.
+
+    Raises:
+        AuferaError: one line naming the file: it exists, or it cannot be written.
+
+    Examples:
+
+    ```python
+    export_preset_tflite(load_preset("demo"), "export/demo.tflite")
+    runner = tf.lite.Interpreter("export/demo.tflite").get_signature_runner()
+    out = runner(crops=uint8_crops)  # au_present, au_decision, view
+    ```
+    """
+    path = check_new_file(path)
+    data = preset_tflite_bytes(preset)
+    try:
+        return atomic_write_bytes(path, data)
+    except OSError as error:
+        raise AuferaError(f"{path}: cannot write the TFLite file ({error.strerror or error})") from None
