@@ -24,7 +24,7 @@ def test_building_the_command_does_not_import_tensorflow():
 def test_every_subcommand_is_listed_and_has_its_own_module():
     result = subprocess.run([sys.executable, "-m", "aufera.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
-    assert set(COMMANDS) == {"synth", "prepare", "train", "evaluate", "reproduce"}
+    assert set(COMMANDS) == {"synth", "prepare", "train", "evaluate", "reproduce", "predict", "export"}
     for name in COMMANDS:
         assert name in result.stdout
         module = __import__(f"aufera.commands.{name}", fromlist=["add_parser", "run"])

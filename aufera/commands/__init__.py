@@ -10,4 +10,4 @@ so a bad value is one line naming the flag and the value, exit status 2,
 before anything is written.
 """
 
-COMMANDS = ("synth", "prepare", "train", "evaluate", "reproduce", "predict")
+COMMANDS = ("synth", "prepare", "train", "evaluate", "reproduce", "predict", "export")
