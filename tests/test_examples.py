@@ -378,3 +378,65 @@ def test_sampling_example_end_to_end(sampling, tmp_path, monkeypatch, capsys):
     assert table == sampling.table_markdown(results, notes=[table.splitlines()[-1]])
     assert "batches per epoch: RS 2, MS 2, MOMU 2." in table  # 2 steps each (max_steps_per_epoch=2)
     assert sampling.table_text(results, notes=[table.splitlines()[-1]]) in printed
+
+
+# === predict_video and keras_app_transfer: using a trained model ===
+
+
+@pytest.fixture(scope="module")
+def predict_example():
+    return _load("predict_video")
+
+
+@pytest.fixture(scope="module")
+def transfer_example():
+    return _load("keras_app_transfer")
+
+
+def test_predict_example_on_a_short_clip(predict_example, tmp_path, capsys):
+    """The demo preset on a 2-second clip the example writes: the table, a plot, one row per frame."""
+    import csv
+
+    clip = predict_example.demo_clip(tmp_path / "clip.mp4", seconds=2.0, fps=10.0)
+    assert predict_example.main([str(clip), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    with open(tmp_path / "out" / "clip.csv", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    # 20 frames, the face gone for the one second (10 frames) from the middle on
+    assert len(rows) == 20 and [r["success"] for r in rows] == ["1"] * 10 + ["0"] * 10
+    assert "20 frames, 10 with a face" in out and (tmp_path / "out" / "clip_au.png").is_file()
+
+
+def test_predict_example_bad_input_is_one_line_and_status_2(predict_example, tmp_path, capsys):
+    assert predict_example.main([str(tmp_path / "none.mp4"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"predict_video: error: {tmp_path / 'none.mp4'}: video file does not exist\n"
+
+
+def test_transfer_example_target_is_au6_and_au12_together(transfer_example):
+    import numpy as np
+
+    from aufera.au import AU_KEYS
+
+    au = np.zeros((5, len(AU_KEYS)), np.int8)
+    i6, i12 = AU_KEYS.index("AU6"), AU_KEYS.index("AU12")
+    au[:, [i6, i12]] = [[1, 1], [1, -1], [-1, 0], [0, 1], [0, 0]]
+    assert transfer_example.smile_target(au).tolist() == [1, 0, 0, -1, -1]
+
+
+def test_transfer_example_bad_input_is_one_line_and_status_2(transfer_example, tmp_path, capsys):
+    assert transfer_example.main(["--epochs", "0", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras_app_transfer: error: argument --epochs: expected a whole number >= 1, got '0'")
+    assert err.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_transfer_example_end_to_end(transfer_example, tmp_path, capsys):
+    """About 100 s on 2 cores: corpus, prepare, the new head, the preset reloaded with equal outputs."""
+    assert transfer_example.main(["--quiet", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("held-out F1 of the smile head: "))
+    f1 = float(line.split(": ")[1].split(" ")[0])
+    always = float(line.split("(always present: ")[1].rstrip(")"))
+    assert f1 > always and "outputs equal" in out
