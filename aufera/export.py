@@ -125,7 +125,15 @@ def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[
 
 
 def _serving_archive(models, serve, spec: tf.TensorSpec) -> keras.export.ExportArchive:
-    """An `ExportArchive` tracking `models` whose one endpoint, `serve` (also `serving_default`), is `serve(spec)`."""
+    """An `ExportArchive` whose one endpoint, `serve` (also `serving_default`), is `serve(spec)`.
+
+    `models` are tracked (the reloaded object lists their variables as
+    `.variables`); an empty list tracks only the variables the endpoint uses,
+    which `add_endpoint` does by itself. Keras 3 (up to 3.15 at least) stores
+    every variable twice when a model is tracked as well (keras-team/keras
+    issue 23553: once as the Keras variable, once as the `tf.Variable` the
+    endpoint captures), so an export of untracked models is half the size.
+    """
     archive = keras.export.ExportArchive()
     for model in models:
         archive.track(model)
@@ -182,7 +190,8 @@ def preset_serving_archive(preset) -> keras.export.ExportArchive:
         return model(crops, training=False)
 
     spec = tf.TensorSpec(shape=(None, *preset.crop_shape), dtype=tf.uint8, name=PRESET_INPUT)
-    return _serving_archive([model], serve, spec)
+    # Untracked: the endpoint's variables only, each stored once (`_serving_archive`).
+    return _serving_archive([], serve, spec)
 
 
 def export_preset_saved_model(preset, export_dir: str | os.PathLike) -> Path:

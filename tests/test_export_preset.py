@@ -59,11 +59,11 @@ def interpreter(model_path):
 def exported(request, tmp_path_factory):
     preset = with_mean(request.param)
     path = export_preset_saved_model(preset, tmp_path_factory.mktemp("saved") / "model")
-    return preset, tf.saved_model.load(str(path))
+    return preset, tf.saved_model.load(str(path)), path
 
 
 def test_saved_model_matches_the_serving_model(exported):
-    preset, served = exported
+    preset, served, _ = exported
     names = {"au_present", "au_decision", "view"} if preset.has_view else {"au_present", "au_decision"}
     for n in (1, 5):
         x = crops(preset, n, seed=n)
@@ -80,13 +80,23 @@ def test_saved_model_matches_the_serving_model(exported):
 
 
 def test_saved_model_declares_and_requires_uint8_crops(exported):
-    preset, served = exported
+    preset, served, _ = exported
     _, kwargs = served.signatures["serving_default"].structured_input_signature
     assert kwargs == {"crops": tf.TensorSpec((None, *preset.crop_shape), tf.uint8, name="crops")}
     with pytest.raises((TypeError, ValueError)):
         served.serve(tf.constant(crops(preset, 2).astype(np.float32)))
     with pytest.raises((TypeError, ValueError)):
         served.serve(tf.constant(crops(preset, 2)[:, 1:]))  # a crop of the wrong size
+
+
+def test_saved_model_stores_each_weight_once(exported):
+    # Keras tracks a model's variables twice in an ExportArchive (keras-team/keras issue 23553); the preset
+    # export tracks only the endpoint's, so the SavedModel holds the serving model's weights (with the mean) once.
+    preset, _, path = exported
+    reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))
+    shapes = reader.get_variable_to_shape_map()
+    stored = sum(int(np.prod(shape)) for name, shape in shapes.items() if name != "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert stored == preset.serving_model().count_params()
 
 
 @pytest.mark.parametrize("handle", PRESETS)
