@@ -420,6 +420,7 @@ def preset_from_run(run_dir, fusion_weights=None) -> Preset:
         raise AuferaError(f"{run_dir}: {error}") from None
     data_dir = resolve_data_dir(run_dir, None)
     info = load_dataset_info(data_dir)
+    preprocessing.check_dataset(info.image_shape, data_dir, preset_name)
     face = FaceConfig(image_size=int(info.image_shape[0])).to_dict()
     report = Path(data_dir) / PREPARE_REPORT_JSON
     if report.is_file():

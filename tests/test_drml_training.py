@@ -127,6 +127,20 @@ def drml_run(dataset200, tmp_path_factory):
     return {"dir": run_dir, "config": config, "killed": killed, "summary": summary}
 
 
+def test_a_drml_run_is_a_preset_that_centre_crops_its_faces(drml_run, arrays):
+    """RUN_DIR/preset of a DRML run: uint8 200-px faces in, DRML on the centre 170 crop (numpy), no view output."""
+    from aufera.pretrained import load_preset
+
+    preset = load_preset(drml_run["dir"] / "preset")
+    assert not preset.has_view and preset.crop_shape == (200, 200, 1)
+    drml = keras.saving.load_model(drml_run["dir"] / "drml.keras", compile=False)
+    expected = np.asarray(drml(_normalised(arrays)[:6, 15:185, 15:185])["au"])
+    served = preset.serving_model()(arrays.image[:6])
+    assert set(served) == {"au_present", "au_decision"}
+    np.testing.assert_allclose(np.asarray(served["au_present"]), expected, atol=1e-6)
+    np.testing.assert_array_equal(np.asarray(served["au_decision"]), (expected > 0.5).astype(np.float32))
+
+
 def test_drml_trains_resumes_and_keeps_its_best_epoch(drml_run, arrays):
     assert drml_run["killed"]["epochs_done"] == 1
     summary = drml_run["summary"]
