@@ -440,3 +440,15 @@ def test_transfer_example_end_to_end(transfer_example, tmp_path, capsys):
     f1 = float(line.split(": ")[1].split(" ")[0])
     always = float(line.split("(always present: ")[1].rstrip(")"))
     assert f1 > always and "outputs equal" in out
+
+
+def test_serve_savedmodel_example_matches_aufera(predict_example, tmp_path, capsys):
+    """The exported SavedModel on a short clip's crops: the same decisions as aufera's own route."""
+    serve = _load("serve_savedmodel")
+    clip = predict_example.demo_clip(tmp_path / "clip.mp4", seconds=2.0, fps=10.0)
+    assert serve.main([str(clip), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "20 frames, 10 with a face" in out and "(decisions equal)" in out
+    difference = float(out.split("largest difference from aufera's own route: ")[1].split(" ")[0])
+    assert difference < 1e-4
+    assert serve.main([str(clip), "--saved-model", str(tmp_path / "none"), "--out", str(tmp_path / "o2")]) == 2
