@@ -250,8 +250,9 @@ def export_preset_tflite(preset, path: str | os.PathLike) -> Path:
     Signature `serving_default`: input `crops`, uint8 (N, H, W, C) (N is 1
     until the interpreter resizes it; a signature runner resizes it to the
     batch it is given); outputs as `export_preset_saved_model`'s. Float32
-    weights: the outputs match the Keras model's within 1e-5
-    (`tests/test_export_preset.py`). Written atomically.
+    weights: on the cpu-small presets the outputs match the Keras model's
+    within 1e-5 (`tests/test_export_preset.py`; measured on the others in
+    docs/export.md). Written atomically.
 
     Args:
         preset: `aufera.pretrained.Preset`.
