@@ -253,6 +253,12 @@ def save_preset(
 # === Reading ===
 
 
+def _first_line(error: BaseException) -> str:
+    """An error's message up to its first line break (Keras's messages run over many lines)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else ""
+
+
 def check_preset_files(directory) -> dict:
     """Reads `metadata.json` and checks every file it lists against its SHA-256; returns the metadata.
 
@@ -306,14 +312,18 @@ def _read_preset_dir(directory, source: str) -> Preset:
     try:
         model = keras.saving.deserialize_keras_object(json.loads(config_path.read_text()), safe_mode=True)
     except Exception as error:  # Keras raises many kinds of error on a bad config
-        raise AuferaError(f"{config_path}: cannot build the model ({type(error).__name__}: {error})") from None
+        raise AuferaError(
+            f"{config_path}: cannot build the model ({type(error).__name__}: {_first_line(error)})"
+        ) from None
     weights_path = directory / PRESET_WEIGHTS_FILE
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model.load_weights(weights_path)
     except Exception as error:  # h5py and Keras raise many kinds of error on a damaged file
-        raise AuferaError(f"{weights_path}: unreadable weights ({type(error).__name__}: {error})") from None
+        raise AuferaError(
+            f"{weights_path}: unreadable weights ({type(error).__name__}: {_first_line(error)})"
+        ) from None
     # Keras warns, and goes on, when a saved group does not match a layer: that layer would keep random weights.
     skipped = [
         str(w.message) for w in caught if "Skipping" in str(w.message) or "freshly-initialized" in str(w.message)
@@ -523,7 +533,7 @@ def _hugging_face(handle: str) -> Path:
     try:
         return Path(snapshot_download(repo_id=repo))
     except Exception as error:  # the hub client raises many kinds of error
-        raise AuferaError(f"{handle}: cannot fetch the preset ({type(error).__name__}: {error})") from None
+        raise AuferaError(f"{handle}: cannot fetch the preset ({type(error).__name__}: {_first_line(error)})") from None
 
 
 def load_preset(handle=None, cache_dir=None) -> Preset:
