@@ -41,8 +41,9 @@ import keras
 import tensorflow as tf
 
 from aufera.errors import AuferaError
-from aufera.files import atomic_directory, atomic_write_bytes
+from aufera.files import atomic_directory, atomic_write_bytes, check_new_file, check_new_folder
 from aufera.models.decision_fusion import DecisionFusion, check_fusion_weights
+from aufera.models.detector import SigmoidPairs, check_models
 
 ENDPOINT = "serve"
 SIGNATURE = "serving_default"
@@ -59,9 +60,7 @@ def _outputs_of(model, images):
 
 def _as_pairs(au):
     """An AU output as 2-neuron pairs: (N, num_aus, 2) as it is; DRML's sigmoids (N, num_aus) as [p, 1 - p]."""
-    if len(au.shape) == 2:
-        return keras.ops.stack([au, 1.0 - au], axis=-1)
-    return au
+    return SigmoidPairs()(au) if len(au.shape) == 2 else au
 
 
 def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[float] | None = None) -> str:
@@ -90,14 +89,9 @@ def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[
     References:
         He, Li, Bo, Yu 2019, Sec. 3.3, eq. (5).
     """
-    models = list(models) if isinstance(models, list | tuple) else [models]
-    if not models or not all(isinstance(m, keras.Model) for m in models):
-        raise ValueError(f"`models` must be a Keras model or a non-empty list of them. Received: {models!r}")
+    models, input_shape = check_models(models)
     if weights is not None and len(models) == 1:
         raise ValueError(f"`weights` needs several models to fuse. Received: 1 model, weights={weights}")
-    shapes = {tuple(m.inputs[0].shape[1:]) for m in models}
-    if len(shapes) != 1:
-        raise ValueError(f"All models must take the same input shape. Received: {sorted(shapes)}")
     export_dir = os.fspath(export_dir)
     if os.path.isdir(export_dir) and os.listdir(export_dir):
         raise ValueError(f"The export directory is not empty. Received: export_dir={export_dir!r}")
@@ -118,7 +112,7 @@ def export_saved_model(models, export_dir: str | os.PathLike, weights: Sequence[
             result["fused_decision"] = fused["decision"]
         return result
 
-    shape = (None, *next(iter(shapes)))
+    shape = (None, *input_shape)
     archive = _serving_archive(models, serve, tf.TensorSpec(shape=shape, dtype=tf.float32, name="images"))
     archive.write_out(export_dir, verbose=False)
     return export_dir
@@ -142,40 +136,6 @@ def _serving_archive(models, serve, spec: tf.TensorSpec) -> keras.export.ExportA
 
 
 # === The serving export of a preset: uint8 face crops in ===
-
-
-def check_new_folder(path) -> Path:
-    """Refuses `path` unless it is missing or an empty folder; creates its parent.
-
-    Raises:
-        AuferaError: one line naming the path: it exists and is not an empty
-            folder, or its parent cannot be created.
-    """
-    path = Path(path)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise AuferaError(f"{path}: exists and is not an empty folder; choose a new --out")
-    _make_parent(path)
-    return path
-
-
-def check_new_file(path) -> Path:
-    """Refuses `path` if anything exists there; creates its parent.
-
-    Raises:
-        AuferaError: one line naming the path: it exists, or its parent cannot be created.
-    """
-    path = Path(path)
-    if path.exists() or path.is_symlink():
-        raise AuferaError(f"{path}: exists; choose a new --out")
-    _make_parent(path)
-    return path
-
-
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise AuferaError(f"{path.parent}: cannot create the folder ({error.strerror or error})") from None
 
 
 def preset_serving_archive(preset) -> keras.export.ExportArchive:

@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from aufera.errors import AuferaError
+
 
 def atomic_write(path, write: Callable[[str], object]) -> Path:
     """Writes `path` through a temporary file, then renames it into place.
@@ -96,3 +98,37 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
         while block := stream.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_new_folder(path) -> Path:
+    """Refuses `path` unless it is missing or an empty folder; creates its parent.
+
+    Raises:
+        AuferaError: one line naming the path: it exists and is not an empty
+            folder, or its parent cannot be created.
+    """
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise AuferaError(f"{path}: exists and is not an empty folder; choose a new --out")
+    _make_parent(path)
+    return path
+
+
+def check_new_file(path) -> Path:
+    """Refuses `path` if anything exists there; creates its parent.
+
+    Raises:
+        AuferaError: one line naming the path: it exists, or its parent cannot be created.
+    """
+    path = Path(path)
+    if path.exists() or path.is_symlink():
+        raise AuferaError(f"{path}: exists; choose a new --out")
+    _make_parent(path)
+    return path
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise AuferaError(f"{path.parent}: cannot create the folder ({error.strerror or error})") from None

@@ -59,7 +59,7 @@ from aufera.filenames import (
     PRESET_WEIGHTS_FILE,
     model_file,
 )
-from aufera.files import atomic_directory, sha256_file
+from aufera.files import atomic_directory, check_new_folder, sha256_file
 
 DEMO_PRESET = "demo"
 HASHED_FILES = (PRESET_CONFIG_FILE, PRESET_WEIGHTS_FILE, PRESET_PREPROCESSING_FILE, PRESET_MEAN_FILE, PRESET_CARD_FILE)
@@ -215,12 +215,8 @@ def save_preset(
     import keras
 
     directory = Path(directory)
-    if not replace and directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
-        raise AuferaError(f"{directory}: exists and is not an empty folder; choose a new --out")
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise AuferaError(f"{directory.parent}: cannot create the folder ({error.strerror or error})") from None
+    if not replace:
+        check_new_folder(directory)
     if directory.is_dir() and not any(directory.iterdir()):
         directory.rmdir()
     mean_image = np.asarray(mean_image, np.float32)

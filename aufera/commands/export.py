@@ -59,13 +59,14 @@ def size_mb(path: Path) -> float:
 
 def run(args) -> int:
     from aufera import export
+    from aufera.files import check_new_file, check_new_folder
     from aufera.pretrained import load_preset
 
     # The target is checked before the preset is read: a bad --out costs nothing.
     if args.format == "tflite":
-        out = export.check_new_file(tflite_target(args.out))
+        out = check_new_file(tflite_target(args.out))
     else:
-        out = export.check_new_folder(args.out)
+        out = check_new_folder(args.out)
     preset = load_preset(args.model)
     if args.format == "savedmodel":
         written, what = export.export_preset_saved_model(preset, out), "SavedModel"

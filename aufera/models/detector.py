@@ -111,6 +111,17 @@ def _au_pairs(outputs):
     return SigmoidPairs(name=None)(au) if len(au.shape) == 2 else au
 
 
+def check_models(models) -> tuple[list, tuple]:
+    """`(models as a list, their common input shape)`; ValueError unless one or more Keras models of one input shape."""
+    models = list(models) if isinstance(models, list | tuple) else [models]
+    if not models or not all(isinstance(m, keras.Model) for m in models):
+        raise ValueError(f"`models` must be a Keras model or a non-empty list of them. Received: {models!r}")
+    shapes = {tuple(m.inputs[0].shape[1:]) for m in models}
+    if len(shapes) != 1:
+        raise ValueError(f"All models must take the same input shape. Received: {sorted(shapes)}")
+    return models, next(iter(shapes))
+
+
 def _unshared(models: list) -> list:
     """The models, each holding its own layers: a model sharing a layer with an earlier one (Network2 on
     Network1's backbone, as trained) is replaced by a copy with the same weights, so that the detector saves and
@@ -156,15 +167,10 @@ def au_detector(models, weights=None, name: str = "au_detector") -> keras.Model:
     References:
         He, Li, Bo, Yu 2019, Sec. 3.3, eq. (5).
     """
-    models = list(models) if isinstance(models, list | tuple) else [models]
-    if not models or not all(isinstance(m, keras.Model) for m in models):
-        raise ValueError(f"`models` must be a Keras model or a non-empty list of them. Received: {models!r}")
-    shapes = {tuple(m.inputs[0].shape[1:]) for m in models}
-    if len(shapes) != 1:
-        raise ValueError(f"All models must take the same input shape. Received: {sorted(shapes)}")
+    models, shape = check_models(models)
     weights = list(check_fusion_weights(weights, len(models)))
     models = _unshared(models)
-    images = keras.Input(shape=next(iter(shapes)), name="images")
+    images = keras.Input(shape=shape, name="images")
     pairs, view = [], None
     for model in models:
         outputs = model(images)
