@@ -579,7 +579,8 @@ def load_preset(handle=None, cache_dir=None) -> Preset:
 
 def trained_component(cls, handle, family: str, overrides: dict):
     """For `Model.from_preset(handle)`: None when `handle` is a built-in architecture of `family` (build it as
-    before); otherwise the trained model of class `cls` inside the preset `handle` (`Preset.component`).
+    before) or names nothing (the architecture's "Unknown preset" ValueError follows); otherwise the trained
+    model of class `cls` inside the preset `handle` (`Preset.component`).
 
     Raises:
         ValueError: architecture overrides given with a trained preset.
@@ -587,8 +588,11 @@ def trained_component(cls, handle, family: str, overrides: dict):
     """
     from aufera.models.presets import preset_names
 
-    if str(handle) in preset_names(family):
+    text = str(handle)
+    if text in preset_names(family):
         return None
+    if text != DEMO_PRESET and not text.startswith(("http://", "https://", "hf://")) and not Path(text).exists():
+        return None  # neither a built-in nor a trained preset: the architecture's "Unknown preset" error follows
     if overrides:
         raise ValueError(
             f"Overrides change an architecture; {handle!r} is a trained preset. Received: {sorted(overrides)}"
