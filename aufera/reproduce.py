@@ -108,6 +108,7 @@ def reproduce(
     from aufera.config import resolve_config
     from aufera.data.prepare import prepare
     from aufera.evaluation import evaluate_run
+    from aufera.pretrained import write_run_preset
     from aufera.training import train
 
     out = Path(out)
@@ -122,6 +123,7 @@ def reproduce(
     run_dir = out / "run"
     train(config, report["dataset"], run_dir, progress=progress)
     metrics = evaluate_run(run_dir, report["dataset"], synthetic=synthetic)
+    write_run_preset(run_dir)  # run/preset: Network1 + Network2 with weights, the metrics in its card
     return {"metrics": metrics, "synthetic": synthetic, "run_dir": run_dir, "seconds": time.perf_counter() - start}
 
 
@@ -235,6 +237,7 @@ def reproduce_drml(
     from aufera.evaluation import evaluate_run
     from aufera.evaluation.drml_report import drml_tables_text
     from aufera.files import atomic_write_text
+    from aufera.pretrained import write_run_preset
     from aufera.training import train
 
     out = Path(out)
@@ -252,6 +255,7 @@ def reproduce_drml(
         run_dirs[name] = out / DRML_RUN_DIRS[name]
         train(configs[name], report["dataset"], run_dirs[name], progress=progress)
         metrics[name] = evaluate_run(run_dirs[name], report["dataset"], synthetic=synthetic, arrays=arrays)
+        write_run_preset(run_dirs[name])
     times = {name: iteration_times(config, arrays) for name, config in configs.items()}
     times.update(batch=configs["DRML"].batch_size, preset=configs["DRML"].model.preset, machine=machine_label())
     text = drml_tables_text(metrics, times, synthetic)

@@ -129,8 +129,9 @@ def drml_run(dataset200, tmp_path_factory):
 
 def test_a_drml_run_is_a_preset_that_centre_crops_its_faces(drml_run, arrays):
     """RUN_DIR/preset of a DRML run: uint8 200-px faces in, DRML on the centre 170 crop (numpy), no view output."""
-    from aufera.pretrained import load_preset
+    from aufera.pretrained import load_preset, write_run_preset
 
+    assert write_run_preset(drml_run["dir"]) == drml_run["dir"] / "preset"  # as `aufera train` does at its end
     preset = load_preset(drml_run["dir"] / "preset")
     assert not preset.has_view and preset.crop_shape == (200, 200, 1)
     drml = keras.saving.load_model(drml_run["dir"] / "drml.keras", compile=False)

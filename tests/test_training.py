@@ -218,14 +218,18 @@ def test_network2_has_the_frozen_backbone_of_network1(run):
     assert trainable and not any("backbone" in name for name in trainable)
 
 
-def test_train_writes_the_run_as_a_preset_with_weights(run):
+def test_train_writes_the_run_as_a_preset_with_weights(run, capsys):
     """`aufera train` leaves RUN_DIR/preset: Network1 + Network2 fused, their trained weights, the dataset's mean."""
     from aufera.data.pipeline import load_dataset_info
     from aufera.models import Network1, Network2
     from aufera.pretrained import load_preset
 
     run_dir = run["dir"]
-    assert run["summary"]["preset"] == str(run_dir / "preset")
+    parser = argparse.ArgumentParser()
+    train_command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train", "--config", "cpu-small", "--data", run["data"], "--out", str(run_dir), *TINY])
+    assert args.run(args) == 0  # the run is complete: it prints its summary and writes the preset
+    assert f"preset with weights: {run_dir / 'preset'}" in capsys.readouterr().out
     preset = load_preset(run_dir / "preset")
     np.testing.assert_array_equal(preset.mean_image, load_dataset_info(run["data"]).mean)
     for cls, name in ((Network1, "network1"), (Network2, "network2")):
@@ -325,3 +329,23 @@ def test_every_saved_model_of_a_run_loads_in_a_fresh_process_that_imports_only_a
         assert set(got.files) == set(expected)
         for key in expected:
             np.testing.assert_allclose(got[key], np.asarray(expected[key]), atol=1e-6, err_msg=f"{path} {key}")
+
+
+def test_evaluate_puts_its_metrics_in_the_run_preset_card(run, capsys):
+    """`aufera evaluate` on the run's own validation split rewrites RUN_DIR/preset with the metrics it measured."""
+    from aufera.commands import evaluate as evaluate_command
+    from aufera.pretrained import check_preset_files, write_run_preset
+
+    run_dir = run["dir"]
+    write_run_preset(run_dir)
+    assert check_preset_files(run_dir / "preset")["metrics"] is None  # not evaluated yet
+    parser = argparse.ArgumentParser()
+    evaluate_command.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["evaluate", "--run", str(run_dir)])
+    assert args.run(args) == 0
+    assert "its card now has these metrics" in capsys.readouterr().out
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    card = check_preset_files(run_dir / "preset")["metrics"]
+    assert card["models"]["fusion"]["f1"] == metrics["fusion"]["f1"]["mean"]
+    assert card["view_accuracy"] == metrics["network1"]["view_accuracy"]
+    assert f"{metrics['fusion']['f1']['mean']:.3f}" in (run_dir / "preset" / "README.md").read_text()

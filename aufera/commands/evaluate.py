@@ -116,4 +116,18 @@ def run(args) -> int:
     print(report_text(metrics, synthetic, args.split))
     family = "drml" if "drml" in metrics else "he2019"
     print(f"report in {args.run_dir}: {', '.join(report_files(args.split, family=family).values())}")
+    refresh_preset(args)
     return 0
+
+
+def refresh_preset(args) -> None:
+    """Rewrites the run's preset (`aufera train` wrote it) so that its card carries the metrics just measured,
+    when they are those of the run's own dataset's validation split."""
+    from pathlib import Path
+
+    from aufera.filenames import RUN_PRESET_DIR
+
+    if args.data is None and args.split == "validation" and (Path(args.run_dir) / RUN_PRESET_DIR).is_dir():
+        from aufera.pretrained import write_run_preset
+
+        print(f"preset with weights: {write_run_preset(args.run_dir)} (its card now has these metrics)")

@@ -71,4 +71,9 @@ def run(args) -> int:
 
     summary = train(config, args.data, args.out, progress=not args.quiet)
     print(format_summary(summary))
+    from aufera.pretrained import write_run_preset
+
+    preset = write_run_preset(args.out)  # He et al. and DRML runs: the models as one preset with weights
+    if preset is not None:
+        print(f"preset with weights: {preset} (aufera predict --model {preset})")
     return 0

@@ -350,17 +350,6 @@ def _check_weights(fusion_weights, num_extra: int) -> None:
         raise AuferaError(f"fusion weights ({models}): {error}") from None
 
 
-def _refresh_preset(run_dir: Path, split: str, from_dataset: bool) -> None:
-    """Rewrites the run's preset (`RUN_DIR/preset`, written by `aufera train`) so its card carries the metrics
-    just evaluated on the validation split of its dataset."""
-    from aufera.filenames import RUN_PRESET_DIR
-
-    if from_dataset and split == "validation" and (run_dir / RUN_PRESET_DIR).is_dir():
-        from aufera.pretrained import write_run_preset
-
-        write_run_preset(run_dir)
-
-
 def evaluate_run(
     run_dir,
     data_dir=None,
@@ -439,7 +428,6 @@ def evaluate_run(
         _check_weights(fusion_weights, len(with_runs))
     extra_runs = [_with_run(path) for path in with_runs]
     models = load_models(run_dir, family)
-    from_dataset = arrays is None
     if arrays is None:
         data_dir = resolve_data_dir(run_dir, data_dir)
         arrays = _load_arrays(data_dir, split)
@@ -460,7 +448,6 @@ def evaluate_run(
         metrics = evaluate_drml_predictions(arrays.au, present, DRML_MODEL_NAMES[bool(config.model.region_layer)])
         predictions = {**frames, "au_true": arrays.au, "drml": drml_decisions(present), "drml_present": present}
         write_report(run_dir, metrics, synthetic, predictions, split)
-        _refresh_preset(run_dir, split, from_dataset)
         return metrics
 
     outputs["with"] = [_predict_with_run(path, other, arrays, where, split, batch_size) for path, other in extra_runs]
@@ -483,7 +470,6 @@ def evaluate_run(
         predictions["fusion_all"] = decisions["fusion_all"]
         predictions["fusion_all_present"] = decisions["fusion_all_present"]
     write_report(run_dir, metrics, synthetic, predictions, split)
-    _refresh_preset(run_dir, split, from_dataset)
     return metrics
 
 

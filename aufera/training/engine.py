@@ -338,9 +338,9 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
         `drml` (each with `best_epoch`, `val_mean_f1`, `epochs_done`,
         `epochs_run`, `skipped`; network1 also `val_view_accuracy`),
         `stages` (their names in order), `run_dir`, `data_dir`,
-        `precision`, `replicas`, `wall_seconds` and, for He et al. and DRML,
-        `preset`: the run's models as one preset with weights
-        (`aufera.pretrained`, in `RUN_DIR/preset`).
+        `precision`, `replicas` and `wall_seconds`. (`aufera train` then
+        writes the run's models as one preset with weights,
+        `aufera.pretrained.write_run_preset`.)
 
     Raises:
         AuferaError: on a bad dataset, a dataset of another image size than
@@ -416,11 +416,5 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
             summary.update(train_temporal(config, run_dir, data, progress, callbacks))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    if config.model.family in ("he2019", "drml"):
-        from aufera.pretrained import write_run_preset
-
-        preset_dir = write_run_preset(run_dir)
-        if preset_dir is not None:
-            summary["preset"] = str(preset_dir)
     summary["wall_seconds"] = time.perf_counter() - started
     return summary
