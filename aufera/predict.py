@@ -170,9 +170,25 @@ class AUDetector:
         self.face_config = FaceConfig(**face)
         self.face_detector = face_detector or FaceDetector()
         self.has_view = preset.has_view
-        serving = preset.serving_model()
         spec = tf.TensorSpec((None, *preset.crop_shape), tf.uint8)
-        self._serve = tf.function(lambda crops: serving(crops, training=False), input_signature=[spec])
+        if preset.is_sequence:
+            # The CNN-LSTM in its pieces: the CNN and the PCA frame by frame in batches, then the LSTMs and the
+            # fusion network over the whole video's features (a few numbers a frame), as CNNLSTM.call computes.
+            whole, normalize = preset.model, preset.normalization()
+
+            def frames(crops):
+                out = whole.cnn(normalize(crops), training=False)
+                return {"cnn": out["au"], "features": whole.projection(out["fc7"])}
+
+            def sequences(features, cnn):
+                lstm = whole.temporal(features, training=False)["au"]
+                return whole.fusion({"cnn": cnn, "lstm": lstm}, training=False)["au"]
+
+            self._frames = tf.function(frames, input_signature=[spec])
+            self._sequences = tf.function(sequences, reduce_retracing=True)
+        else:
+            serving = preset.serving_model()
+            self._serve = tf.function(lambda crops: serving(crops, training=False), input_signature=[spec])
 
     @classmethod
     def from_preset(cls, handle=None, **kwargs) -> AUDetector:
@@ -185,15 +201,31 @@ class AUDetector:
     def columns(self) -> tuple[str, ...]:
         return table_columns(self.has_view)
 
-    def score_crops(self, crops: np.ndarray) -> dict:
-        """The preset's outputs on uint8 face crops (N, H, W, C): `au_present`, `au_decision` (and `view`), numpy."""
-        crops = np.asarray(crops, np.uint8)
+    def _batched(self, fn, crops: np.ndarray) -> dict:
         out = {}
         for start in range(0, len(crops), self.batch_size):
-            result = self._serve(crops[start : start + self.batch_size])
-            for key, value in result.items():
+            for key, value in fn(crops[start : start + self.batch_size]).items():
                 out.setdefault(key, []).append(np.asarray(value))
         return {key: np.concatenate(values) for key, values in out.items()}
+
+    def _sequence_outputs(self, features: np.ndarray, cnn: np.ndarray) -> dict:
+        """A CNN-LSTM's answer on sequences: features (N, T, D) (zero on frames without a face), CNN scores (N, T, A)."""
+        present = np.asarray(self._sequences(features.astype(np.float32), cnn.astype(np.float32)))
+        return {"au_present": present, "au_decision": (present > 0.5).astype(np.float32)}
+
+    def score_crops(self, crops: np.ndarray) -> dict:
+        """The preset's outputs on uint8 face crops (N, H, W, C): `au_present`, `au_decision` (and `view`), numpy.
+
+        A CNN-LSTM preset scores each crop as a sequence of one frame (its
+        videos go through `predict_video`, which gives the LSTMs the whole
+        sequence).
+        """
+        crops = np.asarray(crops, np.uint8)
+        if not self.preset.is_sequence:
+            return self._batched(self._serve, crops)
+        frames = self._batched(self._frames, crops)
+        out = self._sequence_outputs(frames["features"][:, None], frames["cnn"][:, None])
+        return {key: value[:, 0] for key, value in out.items()}
 
     def _crop(self, image: np.ndarray, box) -> np.ndarray:
         from aufera.data.faces import crop_face
@@ -229,7 +261,11 @@ class AUDetector:
 
         The video is decoded twice: once to find and track the face
         (`aufera.data.faces.video_faces`), once to cut and score the crops
-        in batches, so memory does not grow with the video's length.
+        in batches, so memory does not grow with the video's length. A
+        CNN-LSTM preset keeps its CNN's scores and PCA features of every
+        frame (a few numbers each), then runs its LSTMs and fusion network
+        over the whole video, frames without a face as gaps (as
+        `CNNLSTM.call` with `present`).
 
         Args:
             path: str or Path. The video.
@@ -260,11 +296,18 @@ class AUDetector:
             table["confidence"][:] = _confidences(faces)
             table["success"][:] = faces.kept.astype(np.int64)
             pending_rows, pending_crops, pending_frames = [], [], []
+            sequence = self.preset.is_sequence
+            if sequence:  # the CNN's outputs of every frame, zero where there is no face (the LSTMs' gaps)
+                cnn = np.zeros((total, len(AU_NAMES)), np.float32)
+                features = np.zeros((total, int(self.preset.model.projection.num_components)), np.float32)
 
             def flush():
-                if pending_crops:
+                if pending_crops and sequence:
+                    out = self._batched(self._frames, np.stack(pending_crops))
+                    cnn[pending_rows], features[pending_rows] = out["cnn"], out["features"]
+                elif pending_crops:
                     _fill(table, pending_rows, self.score_crops(np.stack(pending_crops)))
-                if frames_out is not None:
+                if frames_out is not None and not sequence:
                     for i, image in pending_frames:
                         frames_out(image, faces.boxes[i], {c: table[c][i] for c in table})
                 if progress is not None and pending_frames:
@@ -281,12 +324,20 @@ class AUDetector:
                 if faces.kept[i]:
                     pending_rows.append(i)
                     pending_crops.append(self._crop(image, faces.boxes[i]))
-                pending_frames.append((i, image if frames_out is not None else None))
+                pending_frames.append((i, image if frames_out is not None and not sequence else None))
                 if len(pending_frames) >= self.batch_size:
                     flush()
             flush()
         if decoded != total:
             raise AuferaError(f"{path}: {decoded} frames on the second reading, {total} on the first (damaged file?)")
+        if sequence:
+            kept = np.flatnonzero(faces.kept)
+            _fill(table, kept, {k: v[0][kept] for k, v in self._sequence_outputs(features[None], cnn[None]).items()})
+            if frames_out is not None:  # the decisions exist only now: a third reading draws them
+                with VideoReader(path) as reader:
+                    for i, image in enumerate(reader):
+                        if i < total:
+                            frames_out(image, faces.boxes[i], {c: table[c][i] for c in table})
         return table
 
 

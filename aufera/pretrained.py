@@ -110,13 +110,36 @@ class Preset:
         return tuple(int(d) for d in self.mean_image.shape)
 
     @property
+    def is_sequence(self) -> bool:
+        """True for a CNN-LSTM (Chu et al. 2019): it scores whole sequences of frames, not frames one by one."""
+        from aufera.models.cnn_lstm import CNNLSTM
+
+        return isinstance(self.model, CNNLSTM)
+
+    @property
     def has_view(self) -> bool:
-        return "view" in self.model.output
+        return not self.is_sequence and "view" in self.model.output
+
+    def normalization(self):
+        """The `FaceNormalization` layer of this preset: uint8 crops -> the model's normalised input."""
+        from aufera.models.detector import FaceNormalization
+
+        pre = self.preprocessing
+        return FaceNormalization(self.mean_image, float(pre.scale), pre.crop_size, name="face_normalization")
 
     def serving_model(self):
-        """uint8 face crops (N, H, W, C) -> the detector's outputs, normalisation inside (`serving_model`)."""
+        """uint8 face crops (N, H, W, C) -> the detector's outputs, normalisation inside (`serving_model`).
+
+        Raises:
+            AuferaError: a sequence preset (the CNN-LSTM) has no per-frame serving model.
+        """
         from aufera.models.detector import serving_model
 
+        if self.is_sequence:
+            raise AuferaError(
+                f"preset {self.source}: a CNN-LSTM scores whole sequences of frames; it has no per-frame serving "
+                "model (use aufera predict or aufera.predict.AUDetector on videos)"
+            )
         pre = self.preprocessing
         return serving_model(self.model, self.mean_image, float(pre.scale), pre.crop_size)
 
@@ -365,6 +388,11 @@ def _run_metrics(run_dir: Path) -> dict | None:
     for name in ("fusion", "network1", "network2", "drml"):
         if name in metrics and isinstance(metrics[name], dict) and "f1" in metrics[name]:
             models[name] = {"f1": _mean_of(metrics, name, "f1"), "auc": _mean_of(metrics, name, "auc")}
+    chu = metrics.get("chu2019")
+    if isinstance(chu, dict):  # the CNN, the LSTMs and their fusion, on whole held-out videos
+        for name in ("fusion", "cnn", "lstm"):
+            if isinstance(chu.get(name), dict):
+                models[f"CNN-LSTM {name}"] = {"f1": _mean_of(chu, name, "f1"), "auc": _mean_of(chu, name, "auc")}
     return {
         "evaluated_on": f"the {metrics.get('split', 'validation')} split of the run's dataset (held-out subjects)",
         "models": models,
@@ -373,41 +401,14 @@ def _run_metrics(run_dir: Path) -> dict | None:
     }
 
 
-def preset_from_run(run_dir, fusion_weights=None) -> Preset:
-    """The models of a trained run as one preset (in memory): Network1 + Network2 fused by eq. (5), or DRML.
-
-    Args:
-        run_dir: str or Path. A run directory of `aufera train` (He et al. or DRML).
-        fusion_weights: floats or None. Eq. (5)'s weights for Network1 and
-            Network2. Defaults to the run's evaluated fusion weights, or equal.
-
-    Raises:
-        AuferaError: not a run directory, a model missing or unreadable, the
-            run's dataset gone (its mean image is needed), or a CNN-LSTM run
-            (it works on sequences; presets hold per-frame models).
-    """
-    from aufera.data.faces import FaceConfig
-    from aufera.data.pipeline import load_dataset_info
-    from aufera.evaluation.run import load_models, resolve_data_dir, resolve_synthetic, run_family, run_preprocessing
-    from aufera.filenames import PREPARE_REPORT_JSON
+def _frame_detector(run_dir: Path, family: str, preset_name: str, fusion_weights):
+    """`(detector, metrics, fusion weights, description)` of a He et al. or DRML run (`au_detector`)."""
+    from aufera.evaluation.run import load_models
     from aufera.models.detector import au_detector
 
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file() and not (run_dir / model_file("network1")).is_file():
-        raise AuferaError(f"{run_dir}: not a run directory of aufera train (no {CONFIG_FILE})")
-    family, config = run_family(run_dir)
-    if family == "chu2019":
-        raise AuferaError(
-            f"{run_dir}: a CNN-LSTM run works on whole sequences; presets hold per-frame detectors (He et al., DRML)"
-        )
-    preset_name, preprocessing = run_preprocessing(run_dir)
-    if preprocessing is None:
-        from aufera.preprocessing import Preprocessing
-
-        preset_name, preprocessing = "cpu-small", Preprocessing.of_preset("cpu-small")
     models = load_models(run_dir, family)
+    metrics = _run_metrics(run_dir)
     if family == "he2019":
-        metrics = _run_metrics(run_dir)
         if fusion_weights is None:
             try:
                 fusion_weights = json.loads((run_dir / METRICS_FILE).read_text())["fusion"]["weights"]
@@ -416,7 +417,6 @@ def preset_from_run(run_dir, fusion_weights=None) -> Preset:
         members = [models["network1"], models["network2"]]
         description = "He et al. 2019: Network1 and Network2 fused by eq. (5)"
     else:
-        metrics = _run_metrics(run_dir)
         fusion_weights = None
         members = [models[name] for name in models]
         description = f"{family}: {', '.join(models)}"
@@ -424,6 +424,56 @@ def preset_from_run(run_dir, fusion_weights=None) -> Preset:
         model = au_detector(members, weights=fusion_weights, name=f"{family}_{preset_name}".replace("-", "_"))
     except ValueError as error:
         raise AuferaError(f"{run_dir}: {error}") from None
+    return model, metrics, fusion_weights, description
+
+
+def _whole_cnn_lstm(run_dir: Path):
+    """The whole CNN-LSTM of a Chu et al. run (`cnn_lstm.keras`), which its temporal stages assemble."""
+    import keras
+
+    import aufera.models  # noqa: F401  (registers the classes the file names)
+
+    path = run_dir / model_file("cnn_lstm")
+    if not path.is_file():
+        raise AuferaError(f"{path}: missing; a CNN-LSTM run makes a preset once its temporal stages are trained")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds of error on a damaged file
+        raise AuferaError(f"{path}: unreadable model ({type(error).__name__}: {_first_line(error)})") from None
+
+
+def preset_from_run(run_dir, fusion_weights=None) -> Preset:
+    """The models of a trained run as one preset (in memory): Network1 + Network2 fused by eq. (5), DRML, or the
+    whole CNN-LSTM of Chu et al. (a sequence preset, `Preset.is_sequence`).
+
+    Args:
+        run_dir: str or Path. A run directory of `aufera train`.
+        fusion_weights: floats or None. Eq. (5)'s weights for Network1 and
+            Network2. Defaults to the run's evaluated fusion weights, or equal.
+
+    Raises:
+        AuferaError: not a run directory, a model missing or unreadable, or
+            the run's dataset gone (its mean image is needed).
+    """
+    from aufera.data.faces import FaceConfig
+    from aufera.data.pipeline import load_dataset_info
+    from aufera.evaluation.run import resolve_data_dir, resolve_synthetic, run_family, run_preprocessing
+    from aufera.filenames import PREPARE_REPORT_JSON
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file() and not (run_dir / model_file("network1")).is_file():
+        raise AuferaError(f"{run_dir}: not a run directory of aufera train (no {CONFIG_FILE})")
+    family, config = run_family(run_dir)
+    preset_name, preprocessing = run_preprocessing(run_dir)
+    if preprocessing is None:
+        from aufera.preprocessing import Preprocessing
+
+        preset_name, preprocessing = "cpu-small", Preprocessing.of_preset("cpu-small")
+    if family == "chu2019":
+        model, metrics = _whole_cnn_lstm(run_dir), _run_metrics(run_dir)
+        description, fusion_weights = "Chu et al. 2019: spatial CNN, PCA, stacked LSTMs and fusion network", None
+    else:
+        model, metrics, fusion_weights, description = _frame_detector(run_dir, family, preset_name, fusion_weights)
     data_dir = resolve_data_dir(run_dir, None)
     info = load_dataset_info(data_dir)
     preprocessing.check_dataset(info.image_shape, data_dir, preset_name)
@@ -469,7 +519,8 @@ def write_run_preset(run_dir) -> Path | None:
 
     run_dir = Path(run_dir)
     family, _ = run_family(run_dir)
-    if family not in ("he2019", "drml") or not all((run_dir / model_file(s)).is_file() for s in FAMILY_STAGES[family]):
+    stages = FAMILY_STAGES[family] + (("cnn_lstm",) if family == "chu2019" else ())
+    if not all((run_dir / model_file(stage)).is_file() for stage in stages):
         return None
     return preset_from_run(run_dir).save(run_dir / RUN_PRESET_DIR, replace=True)
 

@@ -328,6 +328,7 @@ def reproduce_chu(
     from aufera.data.prepare import prepare
     from aufera.evaluation.chu import chu_tables_text, evaluate_chu_run
     from aufera.files import atomic_write_text
+    from aufera.pretrained import write_run_preset
     from aufera.synth.writer import write_corpus
     from aufera.training import train
 
@@ -353,6 +354,7 @@ def reproduce_chu(
         config = resolve_config(preset, overrides + chu_sampler_overrides(sampler))
         train(config, report["dataset"], run_dir, progress=progress)
         samplers[sampler] = evaluate_chu_run(run_dir, report["dataset"], synthetic=synthetic, progress=progress)
+        write_run_preset(run_dir)  # the CNN-LSTM run only (the sampler runs hold a CNN alone)
     text = chu_tables_text(samplers["random"], samplers, synthetic)
     atomic_write_text(out / CHU_TABLES_FILE, text + "\n")
     return {

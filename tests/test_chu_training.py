@@ -153,3 +153,88 @@ def test_bad_sequence_settings_are_one_line_exit_2_and_write_nothing(sequences20
     assert status == 2 and len(err) == 1, err
     assert message in err[0]
     assert not out.exists()
+
+
+# === The run as a preset: the CNN-LSTM on new videos ===
+
+
+def _video_with_a_gap(path, fps: float = 10.0):
+    """16 frames of a real face photograph swaying, frames 7-10 a grey screen (no face)."""
+    import cv2
+
+    from aufera.synth.photos import PHOTOS
+
+    image, _ = next(p for p in PHOTOS if p.name == "astronaut").load()
+    face = cv2.cvtColor(cv2.resize(np.round(image * 255).astype(np.uint8), (240, 240)), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (320, 320))
+    for i in range(16):
+        frame = np.full((320, 320, 3), 128, np.uint8)
+        if not 6 <= i < 10:
+            frame[40:280, 20 + 3 * i : 260 + 3 * i] = face
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_a_cnn_lstm_run_is_a_sequence_preset_that_predicts_whole_videos(chu_run, tmp_path, capsys):
+    """The preset's video route (CNN in batches, the LSTMs over the whole video, gaps masked) equals CNNLSTM.call."""
+    from aufera.data.faces import crop_face, video_faces
+    from aufera.data.video import read_frames
+    from aufera.errors import AuferaError
+    from aufera.predict import AU_NAMES, AUDetector, table_columns
+    from aufera.pretrained import load_preset, write_run_preset
+
+    assert write_run_preset(chu_run["dir"]) == chu_run["dir"] / "preset"
+    preset = load_preset(chu_run["dir"] / "preset")
+    assert preset.is_sequence and not preset.has_view and preset.crop_shape == (200, 200, 1)
+    detector = AUDetector(preset, batch_size=5, detect_every=4)
+    video = _video_with_a_gap(tmp_path / "gap.mp4")
+    table = detector.predict_video(video)
+    assert list(table) == list(table_columns(False))
+    np.testing.assert_array_equal(table["success"], np.r_[np.ones(6), np.zeros(4), np.ones(6)])
+
+    faces = video_faces(video, detector.face_detector, detector.face_config)
+    crops = np.stack(
+        [
+            crop_face(frame, faces.boxes[i], size=200, margin=detector.face_config.margin)
+            if faces.kept[i]
+            else np.zeros((200, 200, 1), np.uint8)
+            for i, frame in enumerate(read_frames(video))
+        ]
+    )
+    mean = preset.mean_image
+    x = ((crops.astype(np.float32) - mean) / np.float32(255.0))[:, 12:188, 12:188]  # the centre 176 crop, by hand
+    whole = np.asarray(preset.model(x[None], present=faces.kept[None])["au"])[0]
+    kept = faces.kept
+    ours = np.stack([table[f"{name}_p"] for name in AU_NAMES], 1)
+    np.testing.assert_allclose(ours[kept], whole[kept], atol=1e-5)
+    np.testing.assert_array_equal(np.stack([table[f"{n}_c"] for n in AU_NAMES], 1)[kept], whole[kept] > 0.5)
+    assert np.isnan(ours[~kept]).all()
+
+    # Its spatial CNN, trained, through the model class.
+    from aufera.models import ChuCNN
+
+    cnn = ChuCNN.from_preset(str(chu_run["dir"] / "preset"))
+    for a, b in zip(cnn.get_weights(), preset.model.cnn.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # One image: a sequence of one frame.
+    one = np.asarray(preset.model(x[:1][None])["au"])[0, 0]
+    np.testing.assert_allclose(detector.score_crops(crops[:1])["au_present"][0], one, atol=1e-5)
+    # No per-frame serving model, so no SavedModel: one line.
+    with pytest.raises(AuferaError, match="scores whole sequences"):
+        preset.serving_model()
+    assert (
+        main(
+            [
+                "export",
+                "--model",
+                str(chu_run["dir"] / "preset"),
+                "--format",
+                "savedmodel",
+                "--out",
+                str(tmp_path / "export"),
+            ]
+        )
+        == 2
+    )
+    assert "scores whole sequences" in capsys.readouterr().err

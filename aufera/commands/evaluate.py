@@ -103,6 +103,7 @@ def run(args) -> int:
         metrics = evaluate_chu_run(args.run_dir, data_dir, args.split, synthetic=synthetic, progress=True)
         print(chu_tables_text(metrics, None, synthetic))
         print(f"report in {args.run_dir}: {METRICS_FILE}, {CHU_TABLE_FILE}")
+        refresh_preset(args)
         return 0
     metrics = evaluate_run(
         args.run_dir,
