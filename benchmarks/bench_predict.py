@@ -27,26 +27,14 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 640, 480, 30.0
 
 
 def write_video(path: Path, frames: int) -> None:
-    from aufera.synth.photos import PHOTOS
+    from aufera.synth.clips import write_photo_clip
 
-    image, _ = next(p for p in PHOTOS if p.name == "astronaut").load()
-    face = cv2.resize(np.round(image * 255).astype(np.uint8), (300, 300), interpolation=cv2.INTER_AREA)
-    face = cv2.cvtColor(face, cv2.COLOR_RGB2BGR)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
-    for i in range(frames):
-        canvas = np.full((HEIGHT, WIDTH, 3), 40, np.uint8)
-        x = int(170 + 150 * np.sin(2 * np.pi * i / 300))  # sways left and right every 10 s
-        y = int(90 + 40 * np.sin(2 * np.pi * i / 170))
-        canvas[y : y + 300, x : x + 300] = face
-        writer.write(canvas)
-    writer.release()
+    write_photo_clip(path, frames, size=(WIDTH, HEIGHT), fps=FPS, face_side=300)
 
 
 def speed(model: str, video: Path, clip: Path, batch_size: int) -> dict:

@@ -42,24 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def demo_clip(path: Path, seconds: float = 10.0, fps: float = 25.0) -> Path:
-    """A 640x480 clip of a real face photograph moving across the frame; it leaves the frame for one second."""
-    import cv2
-    import numpy as np
+    """A 640x480 clip of a real face photograph swaying across the frame; it leaves the frame for one second."""
+    from aufera.synth.clips import write_photo_clip
 
-    from aufera.synth.photos import PHOTOS
-
-    image, _ = next(p for p in PHOTOS if p.name == "astronaut").load()
-    face = cv2.cvtColor(cv2.resize(np.round(image * 255).astype(np.uint8), (260, 260)), cv2.COLOR_RGB2BGR)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
     frames = int(seconds * fps)
-    for i in range(frames):
-        canvas = np.full((480, 640, 3), 50, np.uint8)
-        if not frames // 2 <= i < frames // 2 + int(fps):  # one second without the face
-            x = int(190 + 150 * np.sin(2 * np.pi * i / frames))
-            canvas[110:370, x : x + 260] = face
-        writer.write(canvas)
-    writer.release()
-    return path
+    return write_photo_clip(path, frames, fps=fps, absent=(frames // 2, frames // 2 + int(fps)))
 
 
 def run(args) -> int:

@@ -160,20 +160,9 @@ def test_bad_sequence_settings_are_one_line_exit_2_and_write_nothing(sequences20
 
 def _video_with_a_gap(path, fps: float = 10.0):
     """16 frames of a real face photograph swaying, frames 7-10 a grey screen (no face)."""
-    import cv2
+    from aufera.synth.clips import write_photo_clip
 
-    from aufera.synth.photos import PHOTOS
-
-    image, _ = next(p for p in PHOTOS if p.name == "astronaut").load()
-    face = cv2.cvtColor(cv2.resize(np.round(image * 255).astype(np.uint8), (240, 240)), cv2.COLOR_RGB2BGR)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (320, 320))
-    for i in range(16):
-        frame = np.full((320, 320, 3), 128, np.uint8)
-        if not 6 <= i < 10:
-            frame[40:280, 20 + 3 * i : 260 + 3 * i] = face
-        writer.write(frame)
-    writer.release()
-    return path
+    return write_photo_clip(path, 16, size=(320, 320), fps=fps, face_side=240, absent=(6, 10), period=2.0)
 
 
 def test_a_cnn_lstm_run_is_a_sequence_preset_that_predicts_whole_videos(chu_run, tmp_path, capsys):

@@ -26,14 +26,6 @@ def photo(name: str) -> np.ndarray:
     return np.round(image * 255).astype(np.uint8)
 
 
-def write_video(path, frames) -> None:
-    height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
-    for frame in frames:
-        writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    writer.release()
-
-
 def write_image(path, image) -> None:
     if image.ndim == 3 and image.shape[2] == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
@@ -42,21 +34,13 @@ def write_image(path, image) -> None:
     assert cv2.imwrite(str(path), image)
 
 
-def face_frames(count: int, shift: int = 0) -> list:
-    base = cv2.resize(photo("astronaut"), (320, 320), interpolation=cv2.INTER_AREA)
-    return [np.roll(base, shift + 2 * i, axis=1) for i in range(count)]
-
-
-def gray_frames(count: int) -> list:
-    return [np.full((320, 320, 3), 128, np.uint8) for _ in range(count)]
-
-
 @pytest.fixture(scope="module")
 def leaving_video(tmp_path_factory):
     """22 frames: the face in frames 1-8, a grey screen in 9-14 (the face has left), the face again in 15-22."""
+    from aufera.synth.clips import write_photo_clip
+
     path = tmp_path_factory.mktemp("video") / "leaving.mp4"
-    write_video(path, face_frames(8) + gray_frames(6) + face_frames(8, shift=4))
-    return path
+    return write_photo_clip(path, 22, size=(320, 320), fps=FPS, face_side=240, absent=(8, 14), period=2.0)
 
 
 def read_csv(path):
@@ -135,6 +119,7 @@ def test_photographs_several_faces_grey_and_alpha(detector, tmp_path):
 
 def test_the_command_writes_one_csv_per_input_and_lists_the_bad_ones(detector, leaving_video, tmp_path, capsys):
     from aufera.cli import main
+    from aufera.synth.clips import write_photo_clip
 
     good = tmp_path / "in" / "smile.png"
     good.parent.mkdir()
@@ -148,7 +133,7 @@ def test_the_command_writes_one_csv_per_input_and_lists_the_bad_ones(detector, l
     no_face_image = tmp_path / "in" / "wall.png"
     write_image(no_face_image, np.full((200, 200, 3), 90, np.uint8))
     no_face_video = tmp_path / "in" / "wall.mp4"
-    write_video(no_face_video, gray_frames(5))
+    write_photo_clip(no_face_video, 5, size=(320, 320), absent=(0, 5))
     out = tmp_path / "out"
     inputs = [str(p) for p in (good, leaving_video, empty, text, truncated, no_face_image, no_face_video)]
     status = main(
