@@ -17,6 +17,13 @@ from pathlib import Path
 from aufera.errors import AuferaError
 
 
+def _umask() -> int:
+    """The process's file mode creation mask (read by setting it and setting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path, write: Callable[[str], object]) -> Path:
     """Writes `path` through a temporary file, then renames it into place.
 
@@ -34,6 +41,7 @@ def atomic_write(path, write: Callable[[str], object]) -> Path:
     os.close(handle)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; the output gets the usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -76,6 +84,7 @@ def atomic_directory(path, write: Callable[[Path], object]) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
     try:
         write(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; the folder gets the usual mode
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.old."))
             os.replace(path, old / path.name)
