@@ -69,16 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "FERA 2017 copy (--data-dir), 200-px crops, the CNN, PCA, LSTMs and fusion trained, the whole model run "
         "on one video, CNN vs LSTM vs CNN+LSTM and random vs stratified vs MOMU evaluated on whole videos.",
     )
-    parser.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
-    parser.add_argument(
-        "--seed", type=validators.non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
-    )
-    parser.add_argument("--quick", action="store_true", help="smaller corpus and training (as reproduce --quick)")
-    parser.add_argument(
-        "--workers", type=validators.positive_int, default=None, metavar="N", help="worker processes (default: cores)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    validators.add_reproduction_options(parser, DEFAULT_OUT, "smaller corpus and training (as reproduce --quick)")
     return parser
 
 
@@ -127,13 +118,12 @@ def run(args) -> dict:
     from aufera.config import resolve_config
     from aufera.data.prepare import prepare
     from aufera.evaluation.chu import chu_tables_text, evaluate_chu_run
-    from aufera.synth.config import default_workers
     from aufera.synth.writer import write_corpus
     from aufera.training import train
 
     started = time.perf_counter()
     out = Path(args.out)
-    workers = args.workers or default_workers()
+    workers = args.workers
     progress = not args.quiet
 
     # 1. A corpus with time in it (resumes an interrupted one), or the FERA 2017 copy given.

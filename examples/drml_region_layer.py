@@ -65,16 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         "FERA 2017 copy (--data-dir), 200-px crops, the region layer checked by hand, ConvNet and DRML trained and "
         "evaluated (F1, AUC), time per iteration beside the paper's Table 4.",
     )
-    parser.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
-    parser.add_argument(
-        "--seed", type=validators.non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
-    )
-    parser.add_argument("--quick", action="store_true", help="smaller corpus and training (as reproduce --quick)")
-    parser.add_argument(
-        "--workers", type=validators.positive_int, default=None, metavar="N", help="worker processes (default: cores)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    validators.add_reproduction_options(parser, DEFAULT_OUT, "smaller corpus and training (as reproduce --quick)")
     return parser
 
 
@@ -118,13 +109,12 @@ def run(args) -> dict:
     from aufera.evaluation import evaluate_run
     from aufera.evaluation.drml_report import drml_tables_text
     from aufera.reproduce import iteration_times, machine_label
-    from aufera.synth.config import default_workers
     from aufera.synth.writer import write_corpus
     from aufera.training import train
 
     started = time.perf_counter()
     out = Path(args.out)
-    workers = args.workers or default_workers()
+    workers = args.workers
     progress = not args.quiet
 
     # 1. The data: the synthetic corpus (resumes an interrupted one), or the FERA 2017 copy given.

@@ -66,18 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reproduce He et al. 2019 Tables 1-2 and Fig. 7 step by step: synthetic corpus (default) or a "
         "FERA 2017 copy (--data-dir), prepare, train Network1 and Network2, evaluate.",
     )
-    parser.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
-    parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR", help=f"output folder (default ./{DEFAULT_OUT})")
-    parser.add_argument(
-        "--seed", type=validators.non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
+    validators.add_reproduction_options(
+        parser, DEFAULT_OUT, "smaller corpus and training (aufera.reproduce.QUICK_SYNTH, QUICK_TRAIN)"
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="smaller corpus and training (aufera.reproduce.QUICK_SYNTH, QUICK_TRAIN)"
-    )
-    parser.add_argument(
-        "--workers", type=validators.positive_int, default=None, metavar="N", help="worker processes (default: cores)"
-    )
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 
@@ -105,13 +96,12 @@ def run(args) -> dict:
     from aufera.data.prepare import prepare
     from aufera.evaluation import evaluate_run, tables_text
     from aufera.filenames import FIGURE_FILES, METRICS_FILE, TABLE_FILES
-    from aufera.synth.config import default_workers
     from aufera.synth.writer import write_corpus
     from aufera.training import train
 
     started = time.perf_counter()
     out = Path(args.out)
-    workers = args.workers or default_workers()
+    workers = args.workers
     progress = not args.quiet
 
     # 1. The data: the synthetic corpus (resumes an interrupted one), or the FERA 2017 copy given.

@@ -55,12 +55,14 @@ def _metrics(values: dict[str, float], model: str = "network1") -> dict:
 
 def test_reproduce_parses_arguments_with_the_documented_defaults(repro):
     args = repro.build_parser().parse_args([])
+    from aufera.synth.config import default_workers
+
     assert (args.data_dir, args.out, args.seed, args.quick, args.workers) == (
         None,
         "reproduction_example",
         0,
         False,
-        None,
+        default_workers(),  # the options of aufera reproduce (validators.add_reproduction_options)
     )
     args = repro.build_parser().parse_args(
         ["--data-dir", "F", "--out", "o", "--seed", "4", "--quick", "--workers", "2"]

@@ -23,14 +23,7 @@ def add_parser(subparsers) -> None:
         default="he2019",
         help="whose tables: he2019 (He et al. 2019, default), drml (Zhao et al. 2016) or chu2019 (Chu et al. 2019)",
     )
-    p.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
-    p.add_argument("--out", default="reproduction", metavar="DIR", help="output folder (default ./reproduction)")
-    p.add_argument(
-        "--seed", type=v.non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
-    )
-    p.add_argument("--quick", action="store_true", help="smaller corpus and training, for smoke tests")
-    v.add_workers(p)
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    v.add_reproduction_options(p, "reproduction", "smaller corpus and training, for smoke tests")
     p.set_defaults(run=run)
 
 

@@ -137,3 +137,16 @@ def add_workers(parser, what: str = "worker processes") -> None:
         metavar="N",
         help=f"{what} (default: the number of CPU cores, at most 8)",
     )
+
+
+def add_reproduction_options(parser, default_out: str, quick_help: str) -> None:
+    """The options of `aufera reproduce`, shared by the example scripts that write out its steps: `--data-dir`,
+    `--out`, `--seed`, `--quick`, `--workers` (`add_workers`) and `--quiet`."""
+    parser.add_argument("--data-dir", default=None, metavar="FERA_ROOT", help="a FERA 2017 copy (default: synthetic)")
+    parser.add_argument("--out", default=default_out, metavar="DIR", help=f"output folder (default ./{default_out})")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, metavar="S", help="seed of the corpus and the training"
+    )
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    add_workers(parser)
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -123,19 +123,19 @@ def check_models(models) -> tuple[list, tuple]:
 
 
 def _unshared(models: list) -> list:
-    """The models, each holding its own layers: a model sharing a layer with an earlier one (Network2 on
+    """The models, each holding its own weights: a model sharing weights with an earlier one (Network2 on
     Network1's backbone, as trained) is replaced by a copy with the same weights, so that the detector saves and
     loads whole (a saved functional model rebuilds each nested model with layers of its own)."""
     seen, out = set(), []
     for model in models:
-        ids = {id(layer) for layer in model._flatten_layers(include_self=False)}
+        ids = {id(variable) for variable in model.weights}
         if ids & seen:
             copy = model.__class__.from_config(model.get_config())
             copy.build(model.inputs[0].shape)
             copy.set_weights(model.get_weights())
             copy.trainable = model.trainable
             model = copy
-            ids = {id(layer) for layer in model._flatten_layers(include_self=False)}
+            ids = {id(variable) for variable in model.weights}
         seen |= ids
         out.append(model)
     return out

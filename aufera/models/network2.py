@@ -128,7 +128,8 @@ class Network2(keras.Model):
         from aufera.models.presets import get_preset, split_overrides
         from aufera.pretrained import trained_component
 
-        trained = trained_component(cls, name, "he2019", kwargs if backbone is None else {**kwargs, "backbone": 1})
+        overrides = kwargs if backbone is None else {**kwargs, "backbone": backbone}  # none fits a trained preset
+        trained = trained_component(cls, name, "he2019", overrides)
         if trained is not None:
             return trained
         if backbone is None:
