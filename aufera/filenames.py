@@ -38,6 +38,8 @@ FOLDS_FILE = "folds.json"
 # === Run directory ===
 
 CONFIG_FILE = "config.yaml"
+# What `aufera train` did: per stage the best epoch and its scores, the strategy, workers and replicas, wall time.
+TRAIN_SUMMARY_FILE = "train_summary.json"
 METRICS_FILE = "metrics.json"
 CHECKPOINTS_DIR = "checkpoints"
 LOGS_DIR = "logs"

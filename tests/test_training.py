@@ -262,6 +262,41 @@ def test_nan_loss_stops_with_a_clear_error(dataset, tmp_path):
     assert not (tmp_path / "nan" / "network1.keras").exists()
 
 
+class PoisonAt(keras.callbacks.Callback):
+    """Sets the first weight to NaN just before step `step` (1-based) of epoch `epoch`: that step's loss is NaN."""
+
+    def __init__(self, epoch, step):
+        super().__init__()
+        self.at, self.epoch = (epoch, step), None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch + 1) == self.at:
+            weight = self.model.trainable_weights[0]
+            weight.assign(np.full(weight.shape, np.nan, "float32"))
+
+
+def test_a_nan_loss_names_its_step_and_keeps_the_last_good_epoch(dataset, tmp_path):
+    # 3 steps an epoch; the loss turns NaN at step 2 of epoch 2, i.e. step 5 of the stage.
+    config = resolve_config("cpu-small", [*TINY, "max_steps_per_epoch=3", "epochs_network1=3"])
+    run_dir = tmp_path / "nan"
+    with pytest.raises(AuferaError) as error:
+        train(config, dataset, run_dir, progress=False, callbacks=[PoisonAt(2, 2)])
+    message = str(error.value)
+    assert "\n" not in message
+    assert "network1: the loss became NaN or infinite at step 2 of epoch 2 (step 5 of the stage)" in message
+    assert "keeps epoch 1's checkpoint" in message
+    ckpt = run_dir / "checkpoints" / "network1"
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["epochs_done"] == 1 and state["last"] == "epoch_0001.keras"
+    weights = keras.saving.load_model(ckpt / state["last"], compile=False).get_weights()
+    assert all(np.all(np.isfinite(w)) for w in weights)
+    assert len(read_history(run_dir / "history_network1.csv")) == 1
+    assert not (run_dir / "network1.keras").exists()
+
+
 def test_cli_prints_the_summary_and_reports_bad_input(run, capsys):
     parser = argparse.ArgumentParser()
     train_command.add_parser(parser.add_subparsers(dest="command"))

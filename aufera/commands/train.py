@@ -51,7 +51,8 @@ def format_summary(summary: dict) -> str:
             line += f", view accuracy {number(row['val_view_accuracy'])}"
         lines.append(line)
     lines += [
-        f"wall time {summary['wall_seconds']:.1f} s ({summary['replicas']} replica(s), {summary['precision']}); "
+        f"wall time {summary['wall_seconds']:.1f} s ({summary['replicas']} replica(s) on {summary['workers']} "
+        f"worker(s), {summary['precision']}); "
         f"run directory {summary['run_dir']}",
     ]
     return "\n".join(lines)
@@ -70,6 +71,12 @@ def run(args) -> int:
     from aufera.training import train
 
     summary = train(config, args.data, args.out, progress=not args.quiet)
+    if not summary["chief"]:
+        print(
+            f"trained as one of {summary['workers']} workers ({summary['replicas']} replicas); the chief's --out "
+            "holds the run"
+        )
+        return 0
     print(format_summary(summary))
     from aufera.pretrained import write_run_preset
 

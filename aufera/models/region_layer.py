@@ -96,6 +96,9 @@ class RegionLayer(keras.layers.Layer):
         if not 0.0 <= float(momentum) < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1). Received: momentum={momentum!r}")
         self.epsilon, self.momentum = float(epsilon), float(momentum)
+        # Training-time only, not saved: statistics over the global batch of all replicas (set by aufera.training
+        # under several replicas, as `keras.layers.BatchNormalization(synchronized=True)`).
+        self.synchronized = False
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
@@ -163,7 +166,7 @@ class RegionLayer(keras.layers.Layer):
         cells = self._to_cells(inputs)
         shape = (self.cells, 1, 1, 1, -1)  # per cell and channel, broadcast over batch and pixels
         if training:
-            mean, variance = ops.moments(cells, axes=(1, 2, 3), keepdims=True)
+            mean, variance = ops.moments(cells, axes=(1, 2, 3), keepdims=True, synchronized=self.synchronized)
             m = ops.cast(self.momentum, self.moving_mean.dtype)
             batch_mean = ops.cast(ops.reshape(mean, (self.cells, -1)), self.moving_mean.dtype)
             batch_variance = ops.cast(ops.reshape(variance, (self.cells, -1)), self.moving_variance.dtype)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +32,39 @@ class EpochEnd(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.stage_run.end_epoch(self.model, epoch, logs if logs is not None else {})
+
+
+class StopOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite, and remembers which (Keras's
+    `TerminateOnNaN` stops as well, but forgets the step).
+
+    Attributes:
+        step: (epoch, batch) of that batch, both 1-based, or None.
+        steps_per_epoch: int or None. Set by the caller to name the stage's global step.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.step = None
+        self.epoch = 0
+        self.steps_per_epoch = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if self.step is None and loss is not None and not math.isfinite(float(loss)):
+            self.step = (self.epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+    def describe(self) -> str:
+        """'the loss became NaN or infinite at step B of epoch E (step G of the stage)'."""
+        epoch, batch = self.step
+        text = f"the loss became NaN or infinite at step {batch} of epoch {epoch}"
+        if self.steps_per_epoch:
+            text += f" (step {(epoch - 1) * self.steps_per_epoch + batch} of the stage)"
+        return text
 
 
 class Progress(keras.callbacks.Callback):

@@ -39,6 +39,7 @@ from aufera.filenames import (
     model_file,
 )
 from aufera.files import atomic_write, atomic_write_text
+from aufera.training.callbacks import StopOnNonFinite
 from aufera.training.state import StageState
 
 WHOLE_MODEL = "cnn_lstm"
@@ -171,12 +172,14 @@ class SequenceStage:
             started = time.perf_counter()
             self.start_epoch(model, epoch)
             data = self.train_data(epoch)  # shuffled with the epoch's seed
-            history = model.fit(data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0)
+            stop = StopOnNonFinite()
+            history = model.fit(data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[stop])
             loss = float(history.history["loss"][-1])
-            if not math.isfinite(loss):
+            if stop.step is not None or not math.isfinite(loss):
+                where = stop.describe() if stop.step else f"the loss became NaN or infinite in epoch {epoch + 1}"
                 raise AuferaError(
-                    f"{self.stage}: the loss became NaN or infinite in epoch {epoch + 1}; lower the learning rate "
-                    "and rerun with a new --out"
+                    f"{self.stage}: {where}; the run keeps epoch {self.state.epochs_done}'s checkpoint; lower the "
+                    "learning rate and rerun with a new --out"
                 )
             scores = self.validation_outputs(model)
             known = ~np.isnan(scores[:, 0])

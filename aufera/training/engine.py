@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from pathlib import Path
@@ -12,11 +13,20 @@ import numpy as np
 
 from aufera.config import EPOCH_FIELDS, FAMILY_STAGES, TrainConfig, load_run_config, save_config
 from aufera.errors import AuferaError
-from aufera.filenames import CHECKPOINTS_DIR, LOGS_DIR, history_file, model_file
+from aufera.filenames import CHECKPOINTS_DIR, LOGS_DIR, TRAIN_SUMMARY_FILE, history_file, model_file
+from aufera.files import atomic_write_text
 from aufera.preprocessing import Preprocessing
-from aufera.training.callbacks import EpochEnd, Progress, tensorboard_callbacks
-from aufera.training.runtime import select_strategy, set_precision
-from aufera.training.schedule import learning_rate, plan_epoch, validation_rows
+from aufera.training.callbacks import EpochEnd, Progress, StopOnNonFinite, tensorboard_callbacks
+from aufera.training.runtime import (
+    broadcast_from_chief,
+    is_chief,
+    num_workers,
+    select_strategy,
+    set_precision,
+    strategy_name,
+    synchronize_batch_norm,
+)
+from aufera.training.schedule import learning_rate, plan_epoch, replica_plan, validation_rows
 from aufera.training.state import StageState
 from aufera.training.validation import validation_scores
 
@@ -87,7 +97,9 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
         config: TrainConfig.
         stage: str. "network1", "network2", "drml" or "chu_cnn".
         train_size: int. Training frames per epoch (for the schedule).
-        backbone_source: str or Path. The saved Network1, for "network2" only.
+        backbone_source: str or Path. The saved Network1, for "network2" only;
+            None builds Network1's architecture instead (a worker that does
+            not hold the run, whose weights come from the chief).
     """
     from aufera.losses import chu_losses, drml_losses, network1_losses, network2_losses
     from aufera.models import DRML, ChuCNN, Network1, Network2
@@ -97,7 +109,10 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
         model = Network1.from_preset(preset)
         losses = network1_losses(config.model.lambda_au, config.model.lambda_view)
     elif stage == "network2":
-        network1 = keras.saving.load_model(backbone_source, compile=False)
+        if backbone_source is None:
+            network1 = Network1.from_preset(preset)
+        else:
+            network1 = keras.saving.load_model(backbone_source, compile=False)
         model = Network2.from_preset(preset, backbone=network1.backbone)
         losses = network2_losses()
     elif stage == "drml":
@@ -127,6 +142,10 @@ def compiled_stage_model(config: TrainConfig, stage: str, train_size: int, backb
 class StageRun:
     """Trains one stage (network1, network2 or drml) with per-epoch plans, validation, checkpoints and resume.
 
+    Under several workers every worker runs the same loop in lockstep; the
+    chief alone reads and writes the run directory, and tells the others
+    where the run stands and, through `broadcast_from_chief`, the weights.
+
     Args:
         stage: str. "network1", "network2" or "drml".
         config: TrainConfig.
@@ -150,7 +169,10 @@ class StageRun:
         self.state = StageState(stage)
         self.epoch_started = time.perf_counter()
         self.nan_epoch = None
+        self.nan_step = StopOnNonFinite()
         self.epochs_run = 0
+        self.workers = num_workers(strategy)
+        self.chief = is_chief(strategy)
 
     def load_state(self) -> bool:
         """Loads the committed state, if any; returns whether an epoch had been committed."""
@@ -164,12 +186,47 @@ class StageRun:
 
     def build(self, backbone_source: Path | None):
         """Builds and compiles the stage's model under the strategy scope (or reloads the last checkpoint)."""
+        if self.workers > 1:
+            return self.build_on_workers(backbone_source)
         with self.strategy.scope():
             if self.state.last:
                 model = keras.saving.load_model(self.ckpt_dir / self.state.last, compile=True)
                 model.jit_compile = jit_compile_setting(self.config)
-                return model
-            return compiled_stage_model(self.config, self.stage, len(self.data.train.au), backbone_source)
+            else:
+                model = compiled_stage_model(self.config, self.stage, len(self.data.train.au), backbone_source)
+        if self.strategy.num_replicas_in_sync > 1:
+            synchronize_batch_norm(model)  # as one device with the whole batch
+        return model
+
+    def build_on_workers(self, backbone_source: Path | None):
+        """Every worker builds the same fresh model; the chief's weights (its checkpoint's, on resume) go to all.
+
+        Under the multi-worker strategy every variable made is a collective
+        that all workers must join in the same order, so the chief reads its
+        checkpoint outside the strategy's scope, as plain values.
+        """
+        checkpoint = None
+        if self.chief and self.state.last:
+            path = self.ckpt_dir / self.state.last
+            saved = keras.saving.load_model(path, compile=True)
+            checkpoint = (path, [v.numpy() for v in [*saved.variables, *saved.optimizer.variables]])
+            del saved
+        with self.strategy.scope():
+            n = len(self.data.train.au)
+            model = compiled_stage_model(self.config, self.stage, n, backbone_source if self.chief else None)
+            model.optimizer.build(model.trainable_variables)
+        variables = [*model.variables, *model.optimizer.variables]
+        values = [v.numpy() for v in variables]
+        if checkpoint is not None:
+            path, saved_values = checkpoint
+            if [v.shape for v in saved_values] != [v.shape for v in values]:
+                raise AuferaError(f"{path}: its weights do not fit the model this config builds; remove it to restart")
+            values = saved_values
+        for variable, value in zip(variables, broadcast_from_chief(self.strategy, values), strict=True):
+            variable.assign(value)
+        if self.strategy.num_replicas_in_sync > 1:
+            synchronize_batch_norm(model)
+        return model
 
     # --- the epoch end ---
 
@@ -193,8 +250,12 @@ class StageRun:
         )
         logs.update(scores)
         row = {"epoch": epoch + 1, **train_terms, **scores, "seconds": time.perf_counter() - self.epoch_started}
-        history = self.run_dir / history_file(self.stage)
-        self.state.record_epoch(model, self.ckpt_dir, history, epoch, row, scores["val_mean_f1"])
+        if self.chief:
+            history = self.run_dir / history_file(self.stage)
+            self.state.record_epoch(model, self.ckpt_dir, history, epoch, row, scores["val_mean_f1"])
+        else:
+            self.state.history.append(row)
+            self.state.epochs_done = epoch + 1
         self.epochs_run += 1
 
     def predict(self, model) -> dict:
@@ -224,39 +285,92 @@ class StageRun:
 
     def run(self, backbone_source: Path | None = None) -> dict:
         """Trains the remaining epochs, then saves the best epoch as `<stage>.keras`; returns `summary()`."""
+        final = self.run_dir / model_file(self.stage)
+        done = self.chief and final.is_file()
+        resumed = self.load_state() if self.chief else False
+        has_best = self.state.best is not None
+        if self.workers > 1:  # the chief's run directory is the truth for every worker
+            flags = np.array([done, self.state.epochs_done, has_best], np.int64)
+            done, epochs_done, has_best = (int(x) for x in broadcast_from_chief(self.strategy, [flags])[0])
+            self.state.epochs_done, resumed = epochs_done, epochs_done > 0
+        if done:
+            return self.summary(skipped=True)
+        if self.chief:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        if resumed and self.progress:
+            print(f"{self.stage}: resuming after epoch {self.state.epochs_done}", flush=True)
+        if self.state.epochs_done >= self.epochs and not has_best:
+            raise AuferaError(f"{self.stage}: epochs_{self.stage}={self.epochs}; at least one epoch is needed")
+        try:
+            model = self.build(backbone_source)
+            self.train_epochs(model)
+        except self.lost_worker_errors() as error:
+            raise AuferaError(
+                f"{self.stage}: a worker was lost ({type(error).__name__}: {_first_line(error)}); rerun every "
+                f"worker's command to resume after epoch {self.state.epochs_done}"
+            ) from None
+        if self.chief:
+            self.state.save_best(model, self.ckpt_dir, final)
+        return self.summary(skipped=False)
+
+    def lost_worker_errors(self) -> tuple:
+        """The TensorFlow errors a collective raises when another worker dies (none on one worker)."""
+        if self.workers < 2:
+            return ()
+        import tensorflow as tf
+
+        return (
+            tf.errors.UnavailableError,
+            tf.errors.CancelledError,
+            tf.errors.DeadlineExceededError,
+            tf.errors.AbortedError,
+            tf.errors.InternalError,
+        )
+
+    def train_data(self, plan: list, epoch: int):
+        """The epoch's batches: the whole plan on one worker; each worker's replicas' parts of every batch on several."""
         from aufera.data.pipeline import dataset_from_arrays
 
-        final = self.run_dir / model_file(self.stage)
-        if final.is_file():
-            self.load_state()
-            return self.summary(skipped=True)
-        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        if self.load_state() and self.progress:
-            print(f"{self.stage}: resuming after epoch {self.state.epochs_done}", flush=True)
-        if self.state.epochs_done >= self.epochs and self.state.best is None:
-            raise AuferaError(f"{self.stage}: epochs_{self.stage}={self.epochs}; at least one epoch is needed")
-        model = self.build(backbone_source)
-        labels = self.data.train.au
-        for epoch in range(self.state.epochs_done, self.epochs):
-            try:
-                plan = plan_epoch(self.config, labels, epoch)
-            except ValueError as error:
-                raise AuferaError(f"{self.stage}: sampler {self.config.sampler!r}: {error}") from None
-            data = dataset_from_arrays(
+        def batches(batch_plan):
+            return dataset_from_arrays(
                 self.data.train,
                 None,
                 training=True,
                 seed=int(self.config.seed) + epoch,
                 augment=self.config.augmentation,
                 targets=self.stage,
-                batch_plan=plan,
+                batch_plan=batch_plan,
                 scale=self.data.scale,
                 crop_size=self.data.crop_size,
             )
-            callbacks = [EpochEnd(self), keras.callbacks.TerminateOnNaN()]
-            callbacks += tensorboard_callbacks(self.run_dir / LOGS_DIR / self.stage)
+
+        if self.workers < 2:
+            return batches(plan)
+
+        def per_worker(context):
+            local = context.num_replicas_in_sync // context.num_input_pipelines
+            return batches(replica_plan(plan, context.num_replicas_in_sync, context.input_pipeline_id * local, local))
+
+        return self.strategy.distribute_datasets_from_function(per_worker)
+
+    def train_epochs(self, model) -> None:
+        """Trains epochs `state.epochs_done` .. `epochs`, each committed by `end_epoch`."""
+        labels = self.data.train.au
+        for epoch in range(self.state.epochs_done, self.epochs):
+            try:
+                plan = plan_epoch(self.config, labels, epoch)
+            except ValueError as error:
+                raise AuferaError(f"{self.stage}: sampler {self.config.sampler!r}: {error}") from None
+            if self.workers > 1:
+                plan = [rows for rows in plan if len(rows) >= self.strategy.num_replicas_in_sync]
+            data = self.train_data(plan, epoch)
+            # The step check runs first: a NaN batch stops the epoch before anything records it.
+            callbacks = [self.nan_step, EpochEnd(self)]
+            if self.chief:
+                callbacks += tensorboard_callbacks(self.run_dir / LOGS_DIR / self.stage)
             if self.progress:
                 callbacks.append(Progress(self.stage, self.epochs, len(plan)))
+            self.nan_step.steps_per_epoch = len(plan)
             model.fit(
                 data,
                 initial_epoch=epoch,
@@ -265,14 +379,18 @@ class StageRun:
                 shuffle=False,  # the batch plan is the order
                 verbose=0,
             )
+            if self.nan_step.step is not None:
+                raise AuferaError(
+                    f"{self.stage}: {self.nan_step.describe()}; the run keeps epoch {self.state.epochs_done}'s "
+                    f"checkpoint; lower optimizer.learning_rate (now {self.config.optimizer.learning_rate:g}) and "
+                    "rerun with a new --out"
+                )
             if self.nan_epoch is not None or model.stop_training and self.state.epochs_done <= epoch:
                 raise AuferaError(
-                    f"{self.stage}: the loss or the weights became NaN or infinite in epoch {epoch + 1}; "
-                    f"lower optimizer.learning_rate (now {self.config.optimizer.learning_rate:g}) and rerun "
-                    "with a new --out"
+                    f"{self.stage}: the loss or the weights became NaN or infinite in epoch {epoch + 1}; the run "
+                    f"keeps epoch {self.state.epochs_done}'s checkpoint; lower optimizer.learning_rate (now "
+                    f"{self.config.optimizer.learning_rate:g}) and rerun with a new --out"
                 )
-        self.state.save_best(model, self.ckpt_dir, final)
-        return self.summary(skipped=False)
 
     def summary(self, skipped: bool) -> dict:
         row = self.state.best_row()
@@ -286,6 +404,11 @@ class StageRun:
         if self.stage == "network1":
             out["val_view_accuracy"] = row.get("val_view_accuracy")
         return out
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""
 
 
 def _check_resume_config(config: TrainConfig, run_dir: Path) -> None:
@@ -338,15 +461,22 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
         `drml` (each with `best_epoch`, `val_mean_f1`, `epochs_done`,
         `epochs_run`, `skipped`; network1 also `val_view_accuracy`),
         `stages` (their names in order), `run_dir`, `data_dir`,
-        `precision`, `replicas` and `wall_seconds`. (`aufera train` then
-        writes the run's models as one preset with weights,
-        `aufera.pretrained.write_run_preset`.)
+        `precision`, `strategy` (its TensorFlow name, or "default"),
+        `workers`, `replicas`, `chief` (whether this process wrote the run)
+        and `wall_seconds`; the chief also writes it to
+        `RUN_DIR/train_summary.json`. (`aufera train` then writes the run's
+        models as one preset with weights, `aufera.pretrained.write_run_preset`.)
+
+    Several machines: with `TF_CONFIG` naming a cluster, every worker runs
+    `train` with its own `run_dir`; they train in lockstep under
+    `MultiWorkerMirroredStrategy`, each on its part of every batch, and only
+    the chief writes its `run_dir` (docs/scaling.md).
 
     Raises:
         AuferaError: on a bad dataset, a dataset of another image size than
             the preset's, a run directory holding other settings, a sampler
-            that cannot plan the data, or a NaN loss (naming the stage and
-            epoch).
+            that cannot plan the data, a NaN loss (naming the stage, epoch and
+            step), or a lost worker.
 
     Examples:
 
@@ -360,6 +490,9 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
 
     started = time.perf_counter()
     run_dir = Path(run_dir)
+    # First: a multi-worker strategy must be made before TensorFlow runs anything in this process.
+    strategy = _strategy()
+    chief = is_chief(strategy)
     check_drml_grid(config)
     info = load_dataset_info(data_dir)
     preprocessing = Preprocessing.of_preset(config.model.preset, config.model.family)
@@ -379,10 +512,11 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
         if config.folds is not None:
             folds, train_arrays, val_arrays = fold_arrays(config, train_arrays, val_arrays)
         check_chu_inputs(config, train_arrays)
-    # Nothing is written before the inputs are checked.
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(config, run_dir)
-    if folds is not None:
+    # Nothing is written before the inputs are checked, and only by the chief.
+    if chief:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, run_dir)
+    if folds is not None and chief:
         from aufera.filenames import FOLDS_FILE
         from aufera.folds import write_folds
 
@@ -391,12 +525,14 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
     data = StageData(train_arrays, val_arrays, rows, float(preprocessing.scale), preprocessing.crop_size)
     keras.utils.set_random_seed(int(config.seed))
     previous_policy = keras.mixed_precision.global_policy().name
-    strategy = select_strategy()
     stages = FAMILY_STAGES[config.model.family]
     summary = {
         "run_dir": str(run_dir),
         "data_dir": config.data_dir,
+        "strategy": strategy_name(strategy),
+        "workers": num_workers(strategy),
         "replicas": strategy.num_replicas_in_sync,
+        "chief": chief,
         "stages": list(stages),
     }
     try:
@@ -410,11 +546,32 @@ def train(config: TrainConfig, data_dir, run_dir, progress: bool = True, callbac
                 keras.utils.set_random_seed(int(config.seed) + i)
             backbone = run_dir / model_file("network1") if stage == "network2" else None
             summary[stage] = StageRun(stage, *common).run(backbone_source=backbone)
-        if config.model.family == "chu2019":
+        if config.model.family == "chu2019" and chief:
+            # The sequence stages are small (features, PCA, LSTMs on 10^3-10^4 rows): the chief trains them alone.
             from aufera.training.chu import train_temporal
 
             summary.update(train_temporal(config, run_dir, data, progress, callbacks))
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     summary["wall_seconds"] = time.perf_counter() - started
+    if chief:
+        atomic_write_text(run_dir / TRAIN_SUMMARY_FILE, json.dumps(summary, indent=1, default=_json_value))
     return summary
+
+
+def _json_value(value):
+    """numpy numbers in a summary as Python numbers."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _strategy():
+    """`select_strategy()`, with one line when a cluster is asked for after TensorFlow has started."""
+    try:
+        return select_strategy()
+    except RuntimeError as error:
+        if "program startup" not in str(error):
+            raise
+        raise AuferaError(
+            "TF_CONFIG names a cluster, but TensorFlow was already running in this process: start each worker's "
+            "`aufera train` in a new process"
+        ) from None

@@ -36,6 +36,32 @@ def plan_epoch(config: TrainConfig, labels: np.ndarray, epoch: int) -> list[np.n
     return plan[: steps_per_epoch(config, len(labels))]
 
 
+def replica_plan(plan: list, num_replicas: int, first: int, count: int) -> list[np.ndarray]:
+    """The part of a batch plan that some replicas of a synchronous strategy train on.
+
+    Every batch is cut into `num_replicas` near-equal contiguous parts (the
+    global batch is split, not repeated); the parts `first` ..
+    `first + count - 1` of each batch follow one another, one per replica and
+    step, as `distribute_datasets_from_function` hands them out. A batch of
+    fewer rows than replicas is left out, on every replica alike.
+
+    Args:
+        plan: list of int arrays. One epoch's batches (`plan_epoch`).
+        num_replicas: int. Replicas over all workers.
+        first: int. The first replica of this worker (global id).
+        count: int. This worker's replicas.
+
+    Returns:
+        A list of int64 row-index arrays.
+    """
+    out = []
+    for rows in plan:
+        if len(rows) < num_replicas:
+            continue
+        out.extend(np.array_split(np.asarray(rows, np.int64), num_replicas)[first : first + count])
+    return out
+
+
 def steps_per_epoch(config: TrainConfig, num_rows: int) -> int:
     """Batches in one epoch of `plan_epoch`: ceil(N / batch_size), at most `max_steps_per_epoch`."""
     steps = math.ceil(int(num_rows) / int(config.batch_size))
