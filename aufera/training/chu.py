@@ -40,6 +40,7 @@ from aufera.filenames import (
 )
 from aufera.files import atomic_write, atomic_write_text
 from aufera.training.callbacks import StopOnNonFinite
+from aufera.training.runtime import reseed_dropout
 from aufera.training.state import StageState
 
 WHOLE_MODEL = "cnn_lstm"
@@ -173,6 +174,7 @@ class SequenceStage:
             self.start_epoch(model, epoch)
             data = self.train_data(epoch)  # shuffled with the epoch's seed
             stop = StopOnNonFinite()
+            reseed_dropout(model, int(self.config.seed), self.stage, epoch)  # a resumed epoch draws the same masks
             history = model.fit(data, initial_epoch=epoch, epochs=epoch + 1, shuffle=False, verbose=0, callbacks=[stop])
             loss = float(history.history["loss"][-1])
             if stop.step is not None or not math.isfinite(loss):
@@ -202,7 +204,7 @@ class SequenceStage:
                 )
             for callback in self.callbacks:
                 callback.on_epoch_end(epoch, row)
-        self.state.save_best(model, self.ckpt_dir, final)
+        self.state.save_best(model, self.ckpt_dir, final, self.run_dir / history_file(self.stage))
         return self.summary(skipped=False)
 
     def summary(self, skipped: bool) -> dict:

@@ -21,6 +21,7 @@ from aufera.training.runtime import (
     broadcast_from_chief,
     is_chief,
     num_workers,
+    reseed_dropout,
     select_strategy,
     set_precision,
     strategy_name,
@@ -310,7 +311,7 @@ class StageRun:
                 f"worker's command to resume after epoch {self.state.epochs_done}"
             ) from None
         if self.chief:
-            self.state.save_best(model, self.ckpt_dir, final)
+            self.state.save_best(model, self.ckpt_dir, final, self.run_dir / history_file(self.stage))
         return self.summary(skipped=False)
 
     def lost_worker_errors(self) -> tuple:
@@ -371,6 +372,7 @@ class StageRun:
             if self.progress:
                 callbacks.append(Progress(self.stage, self.epochs, len(plan)))
             self.nan_step.steps_per_epoch = len(plan)
+            reseed_dropout(model, int(self.config.seed), self.stage, epoch)  # a resumed epoch draws the same masks
             model.fit(
                 data,
                 initial_epoch=epoch,

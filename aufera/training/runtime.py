@@ -200,6 +200,22 @@ def synchronize_batch_norm(model) -> int:
     return count
 
 
+def reseed_dropout(model, seed: int, stage: str, epoch: int) -> int:
+    """Sets the state of every random generator of `model` (its dropout layers') from the seed, stage and epoch.
+
+    Keras does not save that state in a checkpoint, so without this an epoch
+    resumed after a kill would draw other dropout masks than the same epoch
+    of an uninterrupted run. Returns the number of generators.
+    """
+    import zlib
+
+    generators = [v for v in model.variables if v.name == "seed_generator_state"]
+    base = int(seed) * 1_000_003 + zlib.crc32(stage.encode()) + int(epoch) * 7919
+    for i, variable in enumerate(generators):
+        variable.assign(np.asarray([0, (base + i) % 2**31], dtype=variable.dtype))
+    return len(generators)
+
+
 def set_precision(mixed_precision: bool) -> str:
     """Sets the Keras global dtype policy for training and returns its name.
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aufera.errors import AuferaError
 from aufera.filenames import STATE_FILE
-from aufera.files import atomic_write, atomic_write_text
+from aufera.files import atomic_write, atomic_write_text, atomic_write_weights
 
 HISTORY_COLUMNS = {
     "network1": [
@@ -99,18 +99,27 @@ class StageState:
         """
         ckpt_dir = Path(ckpt_dir)
         last = f"epoch_{epoch + 1:04d}.keras"
-        model.save(ckpt_dir / last)
+        # Written under temporary names, then renamed: a file under its final name is complete.
+        atomic_write(ckpt_dir / last, model.save)
         if self.best_score is None or score > self.best_score:
             weights = f"best_epoch_{epoch + 1:04d}.weights.h5"
-            model.save_weights(ckpt_dir / weights)
+            atomic_write_weights(ckpt_dir / weights, model)
             self.best, self.best_epoch, self.best_score = weights, epoch + 1, score
         self.history.append(row)
         self.epochs_done, self.last = epoch + 1, last
-        self.commit(ckpt_dir)
+        # The history first: a kill between the two leaves the history one row ahead of the committed state,
+        # which the resumed epoch rewrites; the other order could lose the last epoch's row for good.
         write_history(history_path, self.stage, self.history)
+        self.commit(ckpt_dir)
 
-    def save_best(self, model, ckpt_dir: Path, path: Path) -> None:
-        """Loads the best epoch's weights into `model` and saves it at `path` (a present file is complete)."""
+    def save_best(self, model, ckpt_dir: Path, path: Path, history_path: Path | None = None) -> None:
+        """Loads the best epoch's weights into `model` and saves it at `path` (a present file is complete).
+
+        With `history_path`, first rewrites the history from the committed
+        state, so the finished stage's history holds every committed epoch.
+        """
+        if history_path is not None:
+            write_history(history_path, self.stage, self.history)
         model.load_weights(Path(ckpt_dir) / self.best)
         atomic_write(path, model.save)
 
