@@ -36,8 +36,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
+import math
 import types
 import typing
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -63,6 +66,8 @@ FAMILY_STAGES = {
 EPOCH_FIELDS = tuple(f"epochs_{stage}" for stages in FAMILY_STAGES.values() for stage in stages)
 OPTIMIZERS = ("adam", "sgd")
 MODEL_PRESETS = ("paper", "cpu-small")
+# An integer setting must fit in 64 bits (seeds, counts and sizes go to TensorFlow as int64).
+INT_LIMIT = 2**63
 
 
 def _check_int(owner, name: str, minimum: int) -> None:
@@ -467,6 +472,12 @@ def _sections(cls=TrainConfig) -> dict[str, type]:
 
 def field_types() -> dict[str, object]:
     """Every settable key, as a dotted path, and its type ("optimizer.learning_rate": float)."""
+    return dict(_field_types())
+
+
+# Computed once: reading the type hints of the dataclasses is slow, and a YAML file checks every key it sets.
+@functools.cache
+def _field_types() -> dict[str, object]:
     out = {}
     for name, kind in typing.get_type_hints(TrainConfig).items():
         if dataclasses.is_dataclass(kind):
@@ -493,19 +504,28 @@ def _parse_value(key: str, text: str, kind) -> object:
                 return False
             raise ValueError(text)
         if kind is int:
-            value = float(text)
-            if value != int(value):
+            # "3", "3.0" and "1e3" are integers; read exactly (a float would turn 2**63 + 1 into 2**63).
+            float(text)  # Python's syntax of a number (Decimal's alone is looser)
+            value = Decimal(text)
+            if not value.is_finite() or value != value.to_integral_value():
                 raise ValueError(text)
-            return int(value)
         if kind is float:
-            return float(text)
-    except ValueError:
+            value = float(text)
+    except (ValueError, ArithmeticError):
         raise ValueError(f"`{key}` expects {kind.__name__}. Received: {key}={text!r}") from None
+    if kind is int:
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise ValueError(f"`{key}` expects an integer of 64 bits (below 2**63 in size). Received: {key}={text!r}")
+        return int(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError(f"`{key}` expects a finite number. Received: {key}={text!r}")
+        return value
     return text
 
 
 def _check_key(key: str, where: str) -> None:
-    known = field_types()
+    known = _field_types()
     if key in known:
         return
     sections = _sections()
@@ -567,15 +587,23 @@ def parse_overrides(overrides) -> dict:
 def _from_yaml(path: Path) -> dict:
     """The values of a YAML config file, typed, as a nested dict."""
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    # PyYAML's constructors raise ValueError on a bad date or "!!int" value, RecursionError on deep nesting.
+    except (yaml.YAMLError, ValueError, RecursionError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path}: not valid YAML ({first})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: a config file must be a mapping of keys to values")
     kinds = field_types()
     values: dict = {}
     for key, value in _flatten(data).items():
         _check_key(key, str(path))
+        if isinstance(value, list):  # its text ("[1, 2]") would pass for a str setting
+            raise ValueError(f"{path}: `{key}` takes one value, not a list. Received: {key}={value!r}")
         # YAML reads 1e-3 as a string and 3 for a float as an int: go through the text.
         _set(values, key, _parse_value(key, "null" if value is None else str(value), kinds[key]))
     return values
@@ -635,6 +663,11 @@ def resolve_config(preset_or_yaml: str, overrides=()) -> TrainConfig:
             f"Received: {preset_or_yaml!r}"
         )
     values = _merge(values, parse_overrides(overrides))
+    if values["preset"] not in TRAIN_PRESETS:
+        # The recorded preset is where `config.yaml` starts from when it is read again: it must be one.
+        raise ValueError(
+            f"`preset` must be one of the training presets {sorted(TRAIN_PRESETS)}. Received: preset={values['preset']!r}"
+        )
     return build_config(values)
 
 

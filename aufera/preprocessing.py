@@ -16,6 +16,8 @@ Importing this module imports neither TensorFlow nor Keras.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 
 from aufera.errors import AuferaError
 
@@ -43,10 +45,17 @@ class Preprocessing:
     dataset_size: int | None = None
 
     def __post_init__(self):
+        # A preset's preprocessing.json is read into this class: every field is checked here, so that a bad
+        # value is this one ValueError (naming the field), not a failure later where the shapes are used.
+        for name in ("image_size", "channels") + (() if self.dataset_size is None else ("dataset_size",)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"`{name}` must be a whole number >= 1. Received: {name}={value!r}")
         if self.mean not in MEAN_MODES:
             raise ValueError(f"`mean` must be one of {MEAN_MODES}. Received: mean={self.mean!r}")
-        if not float(self.scale) > 0.0:
-            raise ValueError(f"`scale` must be positive. Received: scale={self.scale!r}")
+        scale = self.scale
+        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0.0 < scale < math.inf:
+            raise ValueError(f"`scale` must be a positive finite number. Received: scale={scale!r}")
         if self.dataset_size is not None and not int(self.dataset_size) >= int(self.image_size):
             raise ValueError(
                 f"`dataset_size` must be at least `image_size` ({self.image_size}). "

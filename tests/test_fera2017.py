@@ -345,6 +345,83 @@ def test_read_labels_rules(tmp_path):
         read_labels(tmp_path / "missing.csv")
 
 
+# Findings of the property-based fuzzing (tests/test_fuzz.py), one case each.
+
+
+def test_read_labels_frame_number_beyond_int64_is_a_bad_row(tmp_path):
+    # Was an OverflowError (a traceback) when the frame numbers were stored as int64.
+    path = tmp_path / "FERA17_TR_F001_T1.csv"
+    ones = "," + ",".join("1" * 10)
+    path.write_text(f"{LABEL_HEADER}\n99999999999999999999{ones}\n1e30{ones}\n-9223372036854775808{ones}\n7{ones}\n")
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [-(2**63), 7]
+    assert [(p.kind, p.line) for p in problems] == [("bad_row", 2), ("bad_row", 3)]
+    assert problems[0].reason == "line 2: frame number '99999999999999999999' is beyond int64; row skipped"
+    # Frame order is checked without np.diff, which wraps around at the ends of int64 (7 - -2**63 < 0).
+    path.write_text(f"{LABEL_HEADER}\n9223372036854775807{ones}\n-9223372036854775808{ones}\n")
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [2**63 - 1, -(2**63)] and [p.kind for p in problems] == ["frame_order"]
+
+
+def test_read_labels_only_exactly_1_and_0_are_codes(tmp_path):
+    # Floats rounded these to 1 or 0: "1.00000000000000000001" was read as present, "1e-400" as absent.
+    path = tmp_path / "FERA17_TR_F001_T1.csv"
+    cells = [
+        "1.00000000000000000001",
+        "1e-400",
+        "0.99999999999999999999",
+        "1e0",
+        "-0",
+        "+1",
+        "1_0",
+        "1.000",
+        "0e5",
+        "9",
+    ]
+    path.write_text(f"{LABEL_HEADER}\n5,{','.join(cells)}\n")
+    frames, labels, problems = read_labels(path)
+    assert labels.tolist() == [[0, 0, 0, 1, -1, 1, 0, 1, -1, 0]] and problems == []
+
+
+def test_read_labels_lines_end_at_newlines_only(tmp_path):
+    # "\x85" (an ellipsis of a Windows-1252 header, read as Latin-1), a form feed and "\x1e" inside cells split
+    # rows in two: a phantom bad row, and the line numbers of every later problem were off.
+    path = tmp_path / "FERA17_TR_F001_T1.csv"
+    ones = ",".join("1" * 10)
+    path.write_bytes(f"Frame,AU01\x85,b\n5,{ones}\n6,1,1\x0c,1,1,1,1,1,1,1,\x1ex\n7,1\n".encode("latin-1"))
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [5, 6]
+    assert labels.tolist() == [[1] * 10, [1] * 9 + [0]]
+    assert [(p.kind, p.line) for p in problems] == [("bad_row", 4)]
+
+
+def test_read_labels_no_header_names_its_line(tmp_path):
+    # The first row is found after blank lines: the problem said "line 1".
+    path = tmp_path / "FERA17_TR_F001_T1.csv"
+    path.write_text("\n \n5," + ",".join("1" * 10) + "\n")
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [5]
+    assert [(p.kind, p.line, p.reason.split(":")[0]) for p in problems] == [("no_header", 3, "line 3")]
+
+
+def test_read_labels_huge_first_row_is_data_not_a_header(tmp_path):
+    # "1e400" is a number (too large for a float): a first row of numbers is data, and this one is reported
+    # (its frame number is beyond int64) instead of being skipped silently as a header.
+    path = tmp_path / "FERA17_TR_F001_T1.csv"
+    ones = "," + ",".join("1" * 10)
+    path.write_text(f"1e400{ones}\n6{ones}\n")
+    frames, labels, problems = read_labels(path)
+    assert frames.tolist() == [6]
+    assert [(p.kind, p.line) for p in problems] == [("no_header", 1), ("bad_row", 1)]
+
+
+def test_problem_naming_a_file_with_a_line_break_is_one_line(tmp_path):
+    problem = Problem(tmp_path / "FERA17_TR_F001\nT1.csv", "not a FERA 2017 file name; ignored", "bad_name")
+    assert str(problem) == f"{tmp_path}/FERA17_TR_F001\\nT1.csv: not a FERA 2017 file name; ignored"
+    error = LabelFileError(tmp_path / "a\rb\u2028.csv", "label file is empty")
+    assert str(error) == f"{tmp_path}/a\\rb\\u2028.csv: label file is empty"
+
+
 def test_iter_frames_hand_made_session(tmp_path):
     # A Session built by hand (no labels in memory) reads its CSV; problems go to the list given.
     _video(tmp_path / "FERA17_TR_F001_T1_5.mp4", 2)
@@ -474,6 +551,17 @@ def test_folder_without_fera_files(tmp_path):
         find_sessions(other)
     with pytest.raises(AuferaError, match="is itself a FERA 2017 folder"):
         find_sessions(other / "FERA17_Train_MV")
+    # Files under a wrong name or of the other split are named (the fuzzing found the error silent on them).
+    misplaced = tmp_path / "misplaced"
+    (misplaced / "FERA17_Valid_MV").mkdir(parents=True)
+    (misplaced / "FERA17_Valid_MV" / "FERA17_TR_F001_T1_1.mp4").write_bytes(b"")
+    (misplaced / "FERA17_Valid_MV" / "fera17_va_F001_T1_2.mp4").write_bytes(b"")
+    with pytest.raises(AuferaError) as caught:
+        find_sessions(misplaced)
+    assert str(caught.value).endswith(
+        f"; 2 files ignored, the first {misplaced / 'FERA17_Valid_MV' / 'FERA17_TR_F001_T1_1.mp4'}: a FERA17_TR file "
+        "in the validation folder FERA17_Valid_MV, which holds FERA17_VA files; ignored"
+    )
     with pytest.raises(AuferaError, match="does not exist"):
         find_sessions(tmp_path / "nowhere")
     (tmp_path / "file.txt").write_text("x")
