@@ -17,20 +17,22 @@ unless `--verbose` is given or `TF_CPP_MIN_LOG_LEVEL` is set.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import sys
 
 from aufera import __version__
 from aufera.commands import COMMANDS
-from aufera.errors import AuferaError
+from aufera.errors import AuferaError, one_line
 
 
 class OneLineParser(argparse.ArgumentParser):
     """Reports a bad argument as one line (and `--help` for the usage)."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        # argparse echoes unrecognized arguments as they are: one holding a line break is escaped.
+        self.exit(2, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +56,10 @@ def run_command(prog: str, run, args) -> int:
     """Runs `run(args)` as a command: returns its exit status (0 when it returns no int).
 
     An `AuferaError` (bad input) becomes one line on stderr naming `prog`, and
-    exit status 2; Ctrl-C says the command can be rerun to continue, status 130.
+    exit status 2; an output that cannot be written (no space left, a quota
+    or file-size limit, a read-only folder: `aufera.files.as_write_error`)
+    one line naming the file and the OS error, exit status 1; Ctrl-C says the
+    command can be rerun to continue, status 130.
     """
     try:
         status = run(args)
@@ -64,6 +69,16 @@ def run_command(prog: str, run, args) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; rerun the same command to continue", file=sys.stderr)
         return 130
+    except Exception as error:
+        from aufera.files import as_write_error
+
+        failure = as_write_error(error)
+        if failure is None:
+            raise
+        space = failure.errno in (errno.ENOSPC, errno.EDQUOT)
+        hint = "free some space and rerun the command" if space else "rerun the command once it can be written"
+        print(f"{prog}: error: {failure}; {hint}", file=sys.stderr)
+        return 1
     return status if isinstance(status, int) else 0
 
 

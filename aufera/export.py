@@ -40,7 +40,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from aufera.errors import AuferaError
+from aufera.errors import AuferaError, WriteError
 from aufera.files import atomic_directory, atomic_write_bytes, check_new_file, check_new_folder
 from aufera.models.decision_fusion import DecisionFusion, check_fusion_weights
 from aufera.models.detector import SigmoidPairs, check_models
@@ -170,8 +170,8 @@ def export_preset_saved_model(preset, export_dir: str | os.PathLike) -> Path:
         The folder as a Path.
 
     Raises:
-        AuferaError: one line naming the folder: it exists and is not empty,
-            or it cannot be written.
+        AuferaError: one line naming the folder: it exists and is not empty.
+        WriteError: it cannot be written (no space left), naming it; no folder is left.
 
     Examples:
 
@@ -185,6 +185,8 @@ def export_preset_saved_model(preset, export_dir: str | os.PathLike) -> Path:
     archive = preset_serving_archive(preset)
     try:
         return atomic_directory(export_dir, lambda tmp: archive.write_out(os.fspath(tmp), verbose=False))
+    except WriteError:
+        raise  # no space left, a read-only folder: one line naming the folder (exit status 1), no folder left
     except OSError as error:
         raise AuferaError(f"{export_dir}: cannot write the SavedModel ({error.strerror or error})") from None
 
@@ -222,7 +224,8 @@ def export_preset_tflite(preset, path: str | os.PathLike) -> Path:
         The file as a Path.
 
     Raises:
-        AuferaError: one line naming the file: it exists, or it cannot be written.
+        AuferaError: one line naming the file: it exists.
+        WriteError: it cannot be written (no space left), naming it; no file is left.
 
     Examples:
 
@@ -236,5 +239,7 @@ def export_preset_tflite(preset, path: str | os.PathLike) -> Path:
     data = preset_tflite_bytes(preset)
     try:
         return atomic_write_bytes(path, data)
+    except WriteError:
+        raise  # no space left, a read-only folder: one line naming the file (exit status 1), no file left
     except OSError as error:
         raise AuferaError(f"{path}: cannot write the TFLite file ({error.strerror or error})") from None

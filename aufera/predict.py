@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from aufera.au import AU_KEYS
-from aufera.errors import AuferaError
+from aufera.errors import AuferaError, WriteError
 
 LEADING_COLUMNS = ("frame", "face_id", "timestamp", "confidence", "success")
 AU_NAMES = tuple(f"AU{int(key[2:]):02d}" for key in AU_KEYS)  # OpenFace's names: AU01, AU04, ...
@@ -430,8 +430,15 @@ def _table_for_image(detector: AUDetector, path: Path) -> dict:
 
 
 def _overlay_writer(path: Path, out_path: Path, fps: float):
-    """A frame callback drawing the box and the present AUs, and a `close()` that renames the video into place."""
+    """A frame callback drawing the box and the present AUs, and a `close(ok)` that renames the video into place.
+
+    The video is written under a hidden temporary name and read back when
+    closed (`aufera.data.video.VideoWriter`), so a cut video (a full disk)
+    is a `WriteError` naming `out_path`, never an overlay left as complete.
+    """
     import cv2
+
+    from aufera.data.video import VideoWriter
 
     tmp = out_path.with_name(f".{out_path.name}.partial.mp4")
     state = {"writer": None}
@@ -440,9 +447,7 @@ def _overlay_writer(path: Path, out_path: Path, fps: float):
         frame = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         if state["writer"] is None:
             height, width = frame.shape[:2]
-            state["writer"] = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-            if not state["writer"].isOpened():
-                raise AuferaError(f"{out_path}: OpenCV cannot write an mp4 video here")
+            state["writer"] = VideoWriter(tmp, fps, (width, height), target=out_path)
         if row["success"]:
             x0, y0, x1, y1 = (int(round(v)) for v in box)
             cv2.rectangle(frame, (x0, y0), (x1, y1), (0, 200, 0), 2)
@@ -452,12 +457,18 @@ def _overlay_writer(path: Path, out_path: Path, fps: float):
         state["writer"].write(frame)
 
     def close(ok: bool):
-        if state["writer"] is not None:
-            state["writer"].release()
-        if ok and tmp.is_file():
-            tmp.replace(out_path)
-        else:
+        writer = state["writer"]
+        if writer is None:
+            return
+        if not ok:
+            writer.abort()
+            return
+        try:
+            writer.close()
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+        tmp.replace(out_path)
 
     return draw, close
 
@@ -509,6 +520,12 @@ def predict_files(
         A summary dict: `written` (input -> CSV path), `failed` (input ->
         reason), `frames`, `faces` (rows with a face), `seconds`,
         `frames_per_second`.
+
+    Raises:
+        WriteError: an output cannot be written (no space left, a quota):
+            unlike a bad input this stops at once, naming the file; the
+            outputs of the inputs before it are complete, none of this
+            input's is left half-written.
     """
     import time
 
@@ -543,19 +560,27 @@ def predict_files(
                     table = detector.predict_video(path, progress=bar.update, frames_out=draw)
                 if plot:
                     plot_table(table, out_dir / f"{Path(name).stem}_au.png", path.name)
-            atomic_write_text(csv_path, table_csv(table))
             if close is not None:
                 close(True)
+                close = None
+            atomic_write_text(csv_path, table_csv(table))
+        except WriteError:
+            # No space for the outputs (or no write access): every input after this one would fail the same
+            # way after its detection; stop, naming the file. The outputs written so far are complete.
+            if close is not None:
+                close(False)
+            raise
         except AuferaError as error:
             if close is not None:
                 close(False)
             failed[str(path)] = str(error).removeprefix(f"{path}: ")
             report(str(error) if str(error).startswith(str(path)) else f"{path}: {error}")
             continue
-        except OSError as error:
+        except OSError as error:  # not a write (those are WriteErrors): reading this input failed
             if close is not None:
                 close(False)
-            failed[str(path)] = f"cannot write {csv_path} ({error.strerror or error})"
+            where = f"{error.filename}: " if error.filename not in (None, str(path)) else ""
+            failed[str(path)] = f"{where}{error.strerror or error}"
             report(f"{path}: {failed[str(path)]}")
             continue
         if name != f"{path.stem}.csv":

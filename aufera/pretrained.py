@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 import json
 import re
 import warnings
@@ -47,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aufera.errors import AuferaError
+from aufera.errors import AuferaError, WriteError
 from aufera.filenames import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -59,7 +60,7 @@ from aufera.filenames import (
     PRESET_WEIGHTS_FILE,
     model_file,
 )
-from aufera.files import atomic_directory, check_new_folder, sha256_file
+from aufera.files import atomic_directory, atomic_write_weights, check_new_folder, sha256_file
 
 DEMO_PRESET = "demo"
 HASHED_FILES = (PRESET_CONFIG_FILE, PRESET_WEIGHTS_FILE, PRESET_PREPROCESSING_FILE, PRESET_MEAN_FILE, PRESET_CARD_FILE)
@@ -234,6 +235,10 @@ def save_preset(
 
     Returns:
         The folder as a Path.
+
+    Raises:
+        WriteError: a file cannot be written (no space left), naming the
+            folder; no folder is left (an existing one is kept).
     """
     import keras
 
@@ -254,17 +259,21 @@ def save_preset(
 
     def write(tmp: Path):
         (tmp / PRESET_CONFIG_FILE).write_text(json.dumps(keras.saving.serialize_keras_object(model), indent=1))
-        model.save_weights(tmp / PRESET_WEIGHTS_FILE)
+        atomic_write_weights(tmp / PRESET_WEIGHTS_FILE, model)  # model.save_weights crashes on a full disk
         pre = dataclasses.asdict(preprocessing)
         pre["face"] = dict(face)
         (tmp / PRESET_PREPROCESSING_FILE).write_text(json.dumps(pre, indent=1))
-        np.save(tmp / PRESET_MEAN_FILE, mean_image)
+        mean_npy = io.BytesIO()
+        np.save(mean_npy, mean_image)  # to memory: numpy writing a file does not say why a write failed
+        (tmp / PRESET_MEAN_FILE).write_bytes(mean_npy.getvalue())
         (tmp / PRESET_CARD_FILE).write_text(card if card is not None else model_card(meta))
         meta["files"] = {name: sha256_file(tmp / name) for name in HASHED_FILES}
         (tmp / PRESET_METADATA_FILE).write_text(json.dumps(meta, indent=1))
 
     try:
         return atomic_directory(directory, write)
+    except WriteError:
+        raise  # no space left, a read-only folder: one line naming the folder (exit status 1), no folder left
     except OSError as error:
         raise AuferaError(f"{directory}: cannot write the preset ({error.strerror or error})") from None
 
@@ -292,7 +301,7 @@ def check_preset_files(directory) -> dict:
     try:
         metadata = json.loads(meta_path.read_text())
         files = dict(metadata["files"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError, RecursionError) as error:  # RecursionError: JSON nested too deep
         raise AuferaError(f"{meta_path}: unreadable preset metadata ({type(error).__name__}: {error})") from None
     for name in HASHED_FILES:
         path = directory / name
@@ -309,6 +318,7 @@ def _read_preset_dir(directory, source: str) -> Preset:
     import keras
 
     import aufera.models  # noqa: F401  (registers the classes the config names)
+    from aufera.data.faces.config import FaceConfig
     from aufera.preprocessing import Preprocessing
 
     directory = Path(directory)
@@ -316,15 +326,20 @@ def _read_preset_dir(directory, source: str) -> Preset:
     pre_path = directory / PRESET_PREPROCESSING_FILE
     try:
         pre = json.loads(pre_path.read_text())
+        if not isinstance(pre, dict):
+            raise TypeError(f"expected a JSON object, got {type(pre).__name__}")
         face = pre.pop("face")
         preprocessing = Preprocessing(**pre)
-    except (ValueError, KeyError, TypeError) as error:
+        FaceConfig(**face)  # checked here: `aufera predict` crops faces as it says
+    except (ValueError, KeyError, TypeError, RecursionError) as error:  # RecursionError: JSON nested too deep
         raise AuferaError(f"{pre_path}: unreadable preprocessing ({type(error).__name__}: {error})") from None
     mean_path = directory / PRESET_MEAN_FILE
     try:
         mean = np.load(mean_path).astype(np.float32)
-    except (OSError, ValueError) as error:
-        raise AuferaError(f"{mean_path}: unreadable mean image ({error})") from None
+    except Exception as error:  # numpy raises many kinds of error on a damaged file (EOFError, BadZipFile, ...)
+        raise AuferaError(
+            f"{mean_path}: unreadable mean image ({type(error).__name__}: {_first_line(error)})"
+        ) from None
     if mean.shape != preprocessing.dataset_shape:
         raise AuferaError(f"{mean_path}: shape {mean.shape}, the preprocessing says {preprocessing.dataset_shape}")
     config_path = directory / PRESET_CONFIG_FILE
@@ -334,6 +349,8 @@ def _read_preset_dir(directory, source: str) -> Preset:
         raise AuferaError(
             f"{config_path}: cannot build the model ({type(error).__name__}: {_first_line(error)})"
         ) from None
+    if not isinstance(model, keras.Model):  # Keras returns plain JSON values ({}, null, 3) as they are
+        raise AuferaError(f"{config_path}: not the config of a Keras model (it gives a {type(model).__name__})")
     weights_path = directory / PRESET_WEIGHTS_FILE
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -7,13 +7,17 @@ one in OUT/run-chu), prints, on the held-out subjects:
    (from the run's `chu_features.npz`);
 2. the CNN, the LSTMs and the fusion network as `aufera evaluate` scores them
    (frame F1, event F1 at t = 0.5);
-3. the CNN's probabilities smoothed over time by a centred moving average of
-   w frames: how much plain temporal smoothing changes frame and event F1;
+3. the CNN's probabilities smoothed over time by a moving average of w
+   frames, centred (it sees w // 2 frames ahead) and causal (the frame and
+   the w - 1 before it, all that a one-way LSTM can see): how much plain
+   temporal smoothing changes frame and event F1;
 4. a fusion fitted on the held-out subjects themselves, leave one subject
    out (a logistic regression per AU on the CNN's probability and the LSTMs'
    score, fitted on the other held-out subjects): an upper bound on what a
    per-frame fusion of the two can do, with the same on the CNN's
-   probability alone as its control.
+   probability alone as its control, and on the CNN's probability with its
+   causal moving average in place of the LSTMs (what a per-frame fusion
+   could make of LSTMs that had learnt exactly that smoothing).
 
     python benchmarks/chu_fusion_ceiling.py RUN_DIR
 """
@@ -36,6 +40,16 @@ def smoothed(scores: np.ndarray, videos, width: int) -> np.ndarray:
         rows = video.rows[video.mask]
         padded = np.pad(scores[rows], ((width // 2, width // 2), (0, 0)), mode="edge")
         out[rows] = np.stack([np.convolve(padded[:, j], kernel, mode="valid") for j in range(scores.shape[1])], 1)
+    return out
+
+
+def causal(scores: np.ndarray, videos, width: int) -> np.ndarray:
+    """`scores` averaged over each frame and the `width` - 1 before it within each video (first frame repeated)."""
+    out = scores.copy()
+    for video in videos:
+        rows = video.rows[video.mask]
+        summed = np.cumsum(np.pad(scores[rows], ((width, 0), (0, 0)), mode="edge"), axis=0)
+        out[rows] = (summed[width:] - summed[:-width]) / width
     return out
 
 
@@ -101,14 +115,21 @@ def main() -> None:
     print(f"{'held-out subjects':<44} {'F1-frame':>8} {'F1-event':>9}")
     for name in ("cnn", "lstm", "fusion"):
         line(f"{name} (the run)", scores[name], THRESHOLDS[name])
-    for width in (int(w) for w in args.widths.split(",")):
-        line(f"cnn, moving average of {width} frames", smoothed(scores["cnn"], videos, width))
+    widths = [int(w) for w in args.widths.split(",")]
+    for width in widths:
+        line(f"cnn, centred moving average of {width} frames", smoothed(scores["cnn"], videos, width))
+        line(f"cnn, causal moving average of {width} frames", causal(scores["cnn"], videos, width))
     subjects = held_out.subject
     line(
         "fusion fitted on held-out, LOSO: cnn + lstm",
         leave_one_subject_out([scores["cnn"], scores["lstm"]], held_out.au, subjects),
     )
     line("fusion fitted on held-out, LOSO: cnn alone", leave_one_subject_out([scores["cnn"]], held_out.au, subjects))
+    for width in widths:
+        line(
+            f"the same: cnn + its causal average of {width}",
+            leave_one_subject_out([scores["cnn"], causal(scores["cnn"], videos, width)], held_out.au, subjects),
+        )
 
 
 if __name__ == "__main__":

@@ -116,6 +116,19 @@ def test_bad_values_give_one_line_exit_2_and_write_nothing(tmp_path, capsys, arg
     assert list(names["tmp"].iterdir()) == []
 
 
+# Findings of the property-based fuzzing (tests/test_fuzz.py): a line break in an argument or a file name split
+# the error in two lines (argparse echoes unrecognized arguments as they are; a path goes into a message as it is).
+def test_a_line_break_in_an_argument_stays_in_one_line(tmp_path, capsys):
+    status, err = _run(["reproduce", "--out", str(tmp_path / "out"), "one\ntwo"], capsys)
+    assert status == 2
+    assert err == "aufera: error: unrecognized arguments: one\\ntwo (see aufera --help)\n"
+    missing = tmp_path / "no\rsuch\u2028folder"
+    status, err = _run(["prepare", "--data-dir", str(missing), "--out", str(tmp_path / "out")], capsys)
+    assert status == 2
+    assert err == f"aufera prepare: error: --data-dir {tmp_path}/no\\rsuch\\u2028folder: no such folder\n"
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_command_starts_without_tensorflow_noise(tmp_path):
     # `aufera evaluate` imports TensorFlow before it finds that the run holds no model; on a machine without
     # a GPU TensorFlow's native code prints absl and CUDA-driver lines at import, which must not show.

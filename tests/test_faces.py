@@ -1,4 +1,5 @@
-"""Faces: square grayscale crops, keyframe detection with tracking and fallback, the per-video cache, real MTCNN."""
+"""Faces: square grayscale crops, keyframe detection with tracking and fallback, several views tracked together,
+the per-video cache, real MTCNN."""
 
 import logging
 import os
@@ -19,7 +20,9 @@ from aufera.data.faces import (
     crop_box,
     crop_face,
     track_video,
+    track_videos,
     video_faces,
+    videos_faces,
 )
 from aufera.data.video import read_frames
 from aufera.errors import AuferaError
@@ -297,6 +300,104 @@ def test_flow_tracks_a_moving_face_and_falls_back_when_it_jumps():
     np.testing.assert_array_equal(result.boxes[9:16], truth[9:16])
 
 
+# === Several videos together (the views of a session) ===
+
+
+class ViewsDetector:
+    """`FakeDetector` for several videos: frame t of video v carries t in pixel (0, 0) and v in its blue channel.
+
+    Records every call (the (video, frame) pairs asked, in order), so a test
+    sees which images went to the detector together.
+    """
+
+    def __init__(self, trajectories, missing=()):
+        self.trajectories = [np.asarray(t, dtype=np.float64) for t in trajectories]
+        self.missing = set(missing)  # (video, frame) pairs without a face
+        self.calls: list[list[tuple[int, int]]] = []
+
+    def detect(self, images):
+        asked = [(int(image[0, 0, 2]), int(image[0, 0, 0]) + 256 * int(image[0, 0, 1])) for image in images]
+        self.calls.append(asked)
+        return [None if (v, t) in self.missing else (self.trajectories[v][t].copy(), 0.9) for v, t in asked]
+
+
+def view_frames(view, count, size=32):
+    frames = indexed_frames(count, size)
+    frames[:, 0, 0, 2] = view
+    return frames
+
+
+def test_views_tracked_together_get_their_own_boxes_with_fewer_detector_calls():
+    counts = [50, 50, 37, 1, 0]
+    trajectories = [linear_trajectory(50) + 5.0 * v for v in range(len(counts))]
+    trajectories[1][30:] += 40.0  # view 1: the face jumps, its keyframes 24 and 32 disagree
+    missing = {(0, 16), (2, 32)}
+    config = FaceConfig(detect_every=8, tracking="linear", keyframes_per_call=2)
+    together = ViewsDetector(trajectories, missing)
+    videos = [(frame for frame in view_frames(v, n)) for v, n in enumerate(counts)]  # generators, read in step
+    results = track_videos(videos, together, config)
+    assert len(results) == len(counts)
+    alone_calls = 0
+    for v, (count, result) in enumerate(zip(counts, results, strict=True)):
+        alone = ViewsDetector(trajectories, missing)
+        reference = track_video(view_frames(v, count), alone, config)
+        alone_calls += len(alone.calls)
+        assert result.num_frames == count
+        np.testing.assert_array_equal(result.boxes, reference.boxes)
+        np.testing.assert_array_equal(result.source, reference.source)
+        np.testing.assert_array_equal(result.confidence, reference.confidence)
+        assert result.detected_frames == reference.detected_frames
+        assert sorted(t for call in together.calls for w, t in call if w == v) == sorted(
+            t for call in alone.calls for _, t in call
+        )
+    assert results[4].num_frames == 0 and results[3].counts()["detected"] == 1
+    assert results[0].dropped == 1 and results[2].dropped == 1 and results[1].source[30] == DETECTED
+    # The same keyframe numbers of every view go in one call: the first round asks about frames 0, 8 and 16.
+    first = [(v, t) for v in range(3) for t in (0, 8, 16)] + [(3, 0)]
+    assert sorted(together.calls[0]) == first
+    assert len(together.calls) < alone_calls
+
+
+def test_views_of_different_sizes_go_to_the_detector_separately():
+    class ShapeDetector(ViewsDetector):
+        def detect(self, images):
+            assert len({image.shape for image in images}) == 1, "a call mixes image sizes"
+            return super().detect(images)
+
+    trajectories = [linear_trajectory(20)] * 3
+    detector = ShapeDetector(trajectories)
+    results = track_videos([view_frames(0, 20, 32), view_frames(1, 20, 48), view_frames(2, 20, 32)], detector, LINEAR)
+    assert [r.num_frames for r in results] == [20, 20, 20]
+    # Keyframes 0, 8, 16, 19 in one round: one call for the two 32-pixel views, one for the 48-pixel view.
+    assert sorted(len(call) for call in detector.calls) == [4, 8]
+    for result in results:
+        np.testing.assert_allclose(result.boxes, trajectories[0], atol=1e-9)
+
+
+def test_views_together_with_the_cache_a_missing_and_a_damaged_view(tmp_path):
+    good = write_video(tmp_path / "FERA17_TR_F001_T1_1.mp4", count=12)
+    short = write_video(tmp_path / "FERA17_TR_F001_T1_2.mp4", count=7, size=48)
+    (tmp_path / "FERA17_TR_F001_T1_3.mp4").write_bytes(b"not a video")
+    paths = [good, tmp_path / "FERA17_TR_F001_T1_4.mp4", short, tmp_path / "FERA17_TR_F001_T1_3.mp4"]
+    cache = FaceCache(tmp_path / "cache")
+    # One view already in the cache: only the other one is decoded and detected.
+    video_faces(good, ConstantDetector(), CACHED, cache=cache)
+    detector = ConstantDetector()
+    results = videos_faces(paths, detector, CACHED, cache=cache)
+    assert detector.images == 3  # keyframes 0, 4, 6 of the 7-frame view
+    assert results[0].num_frames == 12 and results[2].num_frames == 7
+    assert isinstance(results[1], AuferaError) and "does not exist" in str(results[1])
+    assert isinstance(results[3], AuferaError) and "FERA17_TR_F001_T1_3.mp4" in str(results[3])
+    # The same boxes as video by video, each video in its own cache file.
+    for index in (0, 2):
+        alone = video_faces(paths[index], ConstantDetector(), CACHED)
+        np.testing.assert_array_equal(results[index].boxes, alone.boxes)
+    again = ConstantDetector()
+    cached = videos_faces(paths, again, CACHED, cache=cache)
+    assert again.images == 0 and cached[2].counts() == results[2].counts()
+    assert videos_faces([], again, CACHED) == []
+
+
 # === Cache ===
 
 
@@ -425,6 +526,36 @@ def test_mtcnn_tracks_every_view_of_a_synthetic_session(tiny_corpus):
         assert 33 <= u <= 99 and 33 <= v <= 99, (view, u, v)
     # Tracking's point: far fewer detector runs than frames (2 per video when nothing falls back).
     assert detector_frames <= 9 * 24 // 4, detector_frames
+
+
+def test_mtcnn_on_the_views_together_gives_the_boxes_of_each_view_alone(tiny_corpus):
+    from aufera.data.fera2017 import find_sessions
+
+    class Counting(FaceDetector):
+        calls = 0
+
+        def detect(self, images):
+            Counting.calls += 1
+            return super().detect(images)
+
+    session = find_sessions(tiny_corpus)[0][0]
+    paths = [session.videos[view] for view in range(1, 10)]
+    detector = Counting()
+    config = FaceConfig()
+    together = videos_faces(paths, detector, config)
+    calls_together = Counting.calls
+    same = []
+    for path, faces in zip(paths, together, strict=True):
+        alone = video_faces(path, detector, config)
+        np.testing.assert_array_equal(faces.source, alone.source)
+        assert faces.detected_frames == alone.detected_frames
+        # The same boxes, to float rounding; the package's boxes can depend a little on what else is in the batch
+        # (on a 1,000-frame session, 2 of 297 keyframes moved by up to 3 px), so a few may move slightly.
+        same += [np.allclose(a, b, atol=1e-3) for a, b in zip(faces.boxes, alone.boxes, strict=True)]
+        assert min(box_iou(a, b) for a, b in zip(faces.boxes, alone.boxes, strict=True)) >= 0.9
+    assert np.mean(same) >= 0.75, np.mean(same)
+    # 24-frame views, keyframes 0 and 23: one call for all 9 views (fallbacks, if any, in one more).
+    assert calls_together <= 2 and Counting.calls - calls_together >= 9
 
 
 def test_compiled_mtcnn_matches_the_package_and_finds_no_face_in_a_flat_image(tiny_corpus):

@@ -208,3 +208,71 @@ def test_overlay_and_plot(detector, leaving_video, tmp_path):
     assert len(frames) == 22 and frames[0].shape == (320, 320, 3)
     assert (tmp_path / "leaving_au.png").stat().st_size > 10_000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+# === A full disk (see tests/test_full_disk.py) ===
+
+
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory):
+    """6 frames of a face, 240 x 240."""
+    from aufera.synth.clips import write_photo_clip
+
+    return write_photo_clip(tmp_path_factory.mktemp("clip") / "face.mp4", 6, size=(240, 240), fps=FPS, face_side=180)
+
+
+def test_predict_stops_at_the_first_output_it_cannot_write_and_the_rerun_matches(detector, short_clip, tmp_path):
+    """Past a file-size limit (EFBIG, as a full disk's ENOSPC) the overlay video, then the table, cannot be written:
+    predict stops there, naming it, with nothing half-written; the rerun writes what an unhindered run writes."""
+    import errno
+
+    from disk_limits import file_size_limit, tree
+
+    from aufera.errors import WriteError
+    from aufera.predict import predict_files
+
+    reference = tmp_path / "reference"
+    predict_files([str(short_clip)], detector, reference, overlay=True, progress=False)
+    sizes = {name: len(data) for name, data in tree(reference).items()}
+    assert sorted(sizes) == ["face.csv", "face_overlay.mp4"] and sizes["face_overlay.mp4"] > sizes["face.csv"]
+    out = tmp_path / "out"
+    out.mkdir()
+    # The overlay is closed (read back) before the table is written: each in turn is what fails.
+    for limit, name in ((sizes["face.csv"], "face_overlay.mp4"), (sizes["face.csv"] - 1, "face.csv")):
+        with pytest.raises(WriteError) as caught, file_size_limit(limit):
+            predict_files([str(short_clip)] * 2, detector, out, overlay=name.endswith(".mp4"), progress=False)
+        assert (caught.value.errno, caught.value.filename) == (errno.EFBIG, str(out / name))
+        assert list(out.iterdir()) == []  # nothing half-written, no temporary file, the second input not tried
+    summary = predict_files([str(short_clip)], detector, out, overlay=True, progress=False)
+    assert not summary["failed"]
+    assert tree(out) == tree(reference)
+
+
+def test_a_preset_that_cannot_be_written_leaves_no_folder_and_the_rerun_matches(detector, tmp_path, capfd):
+    import errno
+    import json
+
+    from disk_limits import file_size_limit, tree
+
+    from aufera.errors import WriteError
+
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    detector.preset.save(reference)
+    with pytest.raises(WriteError) as caught, file_size_limit(100_000):  # the weights file is 3.9 MB
+        detector.preset.save(out)
+    assert (caught.value.errno, caught.value.filename) == (errno.EFBIG, str(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reference"]  # no folder, no temporary folder
+    assert "Traceback" not in capfd.readouterr().err  # HDF5 never met the failed write: no h5py tracebacks
+    detector.preset.save(out)
+    written, expected = tree(out), tree(reference)
+    # The same preset, its creation time aside (in the metadata and the model card, whose hash it changes).
+    metadata = [json.loads(t.pop("metadata.json")) for t in (written, expected)]
+    for m in metadata:
+        m.pop("files").pop("README.md")
+    assert metadata[0] | {"created": None} == metadata[1] | {"created": None}
+    cards = [
+        t.pop("README.md").decode().replace(m["created"], "")
+        for t, m in zip((written, expected), metadata, strict=True)
+    ]
+    assert cards[0] == cards[1]
+    assert written == expected

@@ -155,6 +155,62 @@ def test_faulty_folder_is_reported_not_fatal(corpus, tmp_path):
     assert report["splits"]["validation"]["frames_per_view"]["3"] == 0
 
 
+def test_views_batched_or_alone_find_the_same_faces_and_report_the_same_problems(corpus, tmp_path):
+    from aufera.data.fera2017 import find_sessions, iter_frames
+    from aufera.data.fera2017_dataset import VideoJob, _detector
+
+    root = tmp_path / "fera"
+    shutil.copytree(corpus, root)
+    # Two label rows fewer than frames in a session: a frame-count problem for each of its views.
+    label = next((root / "Train_Occ").glob("*.csv"))
+    label.write_text("".join(label.read_text().splitlines(True)[:-2]))
+    (root / "FERA17_Valid_MV" / "FERA17_VA_M001_T1_4.mp4").write_bytes(b"not a video")
+    sessions, _ = find_sessions(root)
+    jobs = [VideoJob(s, v) for s in sessions for v in s.views]
+    settings = FaceConfig()
+    together = prep.find_faces(jobs, settings, tmp_path / "together", workers=1, progress=False)
+    alone = prep.find_faces(jobs, settings, tmp_path / "alone", workers=1, progress=False, batch_views=False)
+    assert together.keys() == alone.keys() == {job.key for job in jobs}
+    tag = _detector().cache_tag
+    for job in jobs:
+        a, b = together[job.key], alone[job.key]
+        assert {k: v for k, v in a.items() if k != "problems"} == {k: v for k, v in b.items() if k != "problems"}
+        # The problems are those the reader reports when it decodes the video to pair it with its labels.
+        expected = []
+        paired = sum(1 for _ in iter_frames(job.session, job.view, expected))
+        assert a["problems"] == b["problems"] == expected and a["frames"] == paired
+        video = job.session.videos[job.view]
+        if job.view == 4 and job.session.split.name == "validation":
+            assert a["problems"][0].kind == "undecodable" and a["detector_frames"] == 0
+            continue
+        if job.session.split.name == "train":
+            assert [p.kind for p in a["problems"]] == ["frame_count"] and paired == FRAMES - 2
+        faces_a = FaceCache(tmp_path / "together").load(video, settings, tag)
+        faces_b = FaceCache(tmp_path / "alone").load(video, settings, tag)
+        np.testing.assert_array_equal(faces_a.source, faces_b.source)
+        np.testing.assert_allclose(faces_a.boxes, faces_b.boxes, atol=1e-3)
+
+
+def test_examples_made_in_worker_processes_are_those_made_in_process(prepared):
+    from aufera.data.examples import VideoJob, parallel_examples, video_examples
+    from aufera.data.fera2017 import find_sessions
+
+    corpus, out, report = prepared
+    sessions, _ = find_sessions(corpus)
+    jobs = [VideoJob(s, v) for s in sessions for v in s.views][:5]
+    settings, cache_dir = FaceConfig(**report["face"]), str(out / "face_cache")
+    local = [item for job in jobs for item in video_examples(job, settings, cache_dir)]
+    parallel = list(parallel_examples(jobs, settings, cache_dir, workers=2))
+    assert [key for key, _ in parallel] == [key for key, _ in local] and len(local) >= 5 * FRAMES - 2
+    for (_, a), (_, b) in zip(parallel, local, strict=True):
+        assert a["image"] == b["image"] and a["frame"] == b["frame"]
+        np.testing.assert_array_equal(a["au"], b["au"])
+    # The workers' module loads no TensorFlow: they start quickly.
+    code = "import sys, aufera.data.examples; print('tensorflow' in sys.modules, 'tensorflow_datasets' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.stdout.split() == ["False", "False"], result.stderr[-2000:]
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "aufera.cli", *args], capture_output=True, text=True, timeout=600)
 

@@ -182,6 +182,83 @@ def test_damaged_presets_are_named(small_preset, tmp_path):
         load_preset(tmp_path / "empty")
 
 
+def _rehashed_demo(folder, **replaced):
+    """The demo preset copied into `folder` with files replaced (name with "." as "_"), its hashes rewritten."""
+    import hashlib
+
+    from aufera.pretrained import HASHED_FILES, demo_preset_dir
+
+    shutil.copytree(demo_preset_dir(), folder)
+    for name, data in replaced.items():
+        (folder / name.replace("_json", ".json").replace("_npy", ".npy")).write_bytes(data)
+    metadata = json.loads((folder / PRESET_METADATA_FILE).read_text())
+    metadata["files"] = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in HASHED_FILES}
+    (folder / PRESET_METADATA_FILE).write_text(json.dumps(metadata))
+    return folder
+
+
+# Findings of the property-based fuzzing (tests/test_fuzz.py): files whose SHA-256 matches but whose content is
+# not what a preset holds. Each was a traceback, or an error naming another file; now one AuferaError naming it.
+@pytest.mark.parametrize(
+    "file, data, message",
+    [
+        # Was AttributeError ('str' object has no attribute 'pop').
+        ("preprocessing_json", b'"132"', r"preprocessing\.json: unreadable preprocessing \(TypeError: expected a JSON"),
+        # Was ValueError from int("abc") where the shapes are compared, outside any check.
+        (
+            "preprocessing_json",
+            b'{"image_size": "abc", "channels": 1, "scale": 0.5, "mean": "train", "face": {}}',
+            r"preprocessing\.json: unreadable preprocessing \(ValueError: `image_size` must be a whole number",
+        ),
+        # Was accepted: `aufera predict` then failed with a traceback building FaceConfig from it.
+        (
+            "preprocessing_json",
+            b'{"image_size": 132, "channels": 1, "scale": 0.5, "mean": "train", "face": {"tracking": "x"}}',
+            r"preprocessing\.json: unreadable preprocessing \(ValueError: tracking must be one of",
+        ),
+        ("mean_image_npy", b"", r"mean_image\.npy: unreadable mean image \(EOFError"),  # was EOFError
+        ("mean_image_npy", b"PK\x03\x04", r"mean_image\.npy: unreadable mean image \(BadZipFile"),  # was BadZipFile
+        # Was "model.weights.h5: unreadable weights (AttributeError: 'dict' object has no attribute 'load_weights')".
+        ("config_json", b"{}", r"config\.json: not the config of a Keras model \(it gives a dict\)"),
+        ("config_json", b"null", r"config\.json: not the config of a Keras model \(it gives a NoneType\)"),
+    ],
+)
+def test_preset_files_that_are_not_what_they_say_are_named(tmp_path, file, data, message):
+    from aufera.pretrained import load_preset
+
+    folder = _rehashed_demo(tmp_path / "preset", **{file: data})
+    with pytest.raises(AuferaError, match=f"^{folder}/{message}"):
+        load_preset(folder)
+
+
+def test_preset_metadata_nested_too_deep_is_named(tmp_path):
+    from aufera.pretrained import check_preset_files
+
+    (tmp_path / PRESET_METADATA_FILE).write_text("[" * 100_000)  # was a RecursionError
+    with pytest.raises(AuferaError, match=rf"^{tmp_path}/metadata\.json: unreadable preset metadata \(RecursionError"):
+        check_preset_files(tmp_path)
+
+
+def test_preprocessing_checks_every_field():
+    from aufera.preprocessing import Preprocessing
+
+    good = {"image_size": 132, "channels": 1, "scale": 1 / 255, "mean": "train"}
+    assert Preprocessing(**good).dataset_shape == (132, 132, 1)
+    assert Preprocessing(**{**good, "dataset_size": np.int64(200)}).dataset_shape == (200, 200, 1)
+    for field, value in [
+        ("image_size", "abc"),
+        ("image_size", 0),
+        ("channels", 1.5),
+        ("channels", True),
+        ("dataset_size", "200"),
+        ("scale", float("inf")),
+        ("scale", "0.5"),
+        ("scale", 0),
+    ]:
+        with pytest.raises(ValueError, match=f"`{field}` must be .*Received: {field}="):
+            Preprocessing(**{**good, field: value})
+
+
 def test_save_refuses_a_folder_with_content(small_preset, tmp_path):
     preset, _ = small_preset
     (tmp_path / "taken").mkdir()

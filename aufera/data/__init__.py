@@ -5,7 +5,8 @@ Modules:
         in the same layout), parses the occurrence label files and decodes the
         videos into frames paired with their labels.
     video: the one video decoder (OpenCV, frames as uint8 RGB in order),
-        shared by the reader and the face finder.
+        shared by the reader and the face finder, and the video encoder that
+        reads back what it wrote.
     faces: finds the face in every frame of a video (MTCNN on keyframes,
         tracking in between, a per-video cache) and cuts square grayscale
         crops.

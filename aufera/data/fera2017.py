@@ -72,13 +72,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import numpy as np
 
 from aufera.au import NUM_AUS, NUM_VIEWS, encode_fera_occurrence
 from aufera.data.video import VideoOpenError, VideoReader
-from aufera.errors import AuferaError
+from aufera.errors import AuferaError, one_line
 from aufera.filenames import CORPUS_MANIFEST, GROUNDTRUTH_DIR
 from aufera.layout import LABEL_PATTERN, SPLITS, VIDEO_PATTERN, Split, label_name, session_name, video_name
 
@@ -91,6 +92,8 @@ FILE_DEPTH = 2
 MAX_ROW_PROBLEMS = 10
 """Bad rows of one label file reported one by one; the rest are counted in one more problem."""
 LABEL_COLUMNS = 1 + NUM_AUS
+FRAME_LIMIT = 2**63
+"""Frame numbers are stored as int64: a label row whose frame number is not in [-2**63, 2**63) is skipped."""
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv"})
 SKIPPED_FOLDERS = frozenset({"__macosx"})
 VIDEOS, LABELS = "videos", "labels"
@@ -115,7 +118,8 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        # One line even when the file's name holds a line break (a report has one problem a line).
+        return one_line(f"{self.path}: {self.reason}")
 
 
 class LabelFileError(AuferaError):
@@ -410,6 +414,10 @@ def find_sessions(root) -> tuple[list[Session], list[Problem]]:
         found = f"; folders found: {', '.join(str(p) for p in folders.values())}" if folders else ""
         if root.name.lower() in {n.lower() for s in SPLITS for n in (s.video_dir, s.label_dir)}:
             found += f"; {root.name} is itself a FERA 2017 folder: pass the folder that holds it"
+        # Files under a wrong name or in the other split's folder are the likely cause: name the first.
+        ignored = [p for p in problems if p.kind in ("bad_name", "wrong_split")]
+        if ignored:
+            found += f"; {_count(len(ignored), 'file')} ignored, the first {ignored[0]}"
         raise AuferaError(
             f"{root}: no FERA 2017 videos or label files in this folder or up to {SEARCH_DEPTH} levels of subfolders below "
             f"(expected {names} holding FERA17_TR_<Subject>_<Task>_<view>.mp4 and FERA17_TR_<Subject>_<Task>.csv)"
@@ -492,19 +500,34 @@ def _delimiter(line: str) -> str:
     return best if counts[best] else ","
 
 
-def _number(cell: str) -> float:
+def _number(cell: str) -> Decimal | None:
+    """The finite number a cell spells in Python's syntax, exactly, or None (text, NaN, an infinity).
+
+    Exactly: "1.00000000000000000001" is not 1 and "1e-400" is not 0, though
+    both are as floats; only a cell that is 1 or 0 is a FERA 2017 code.
+    """
     try:
-        return float(cell)
-    except ValueError:
+        float(cell)  # Python's syntax of a number (Decimal's alone is looser: it drops "_" anywhere)
+        value = Decimal(cell)
+    except (ValueError, InvalidOperation):
+        return None
+    return value if value.is_finite() else None
+
+
+def _code(cell: str) -> float:
+    """The FERA 2017 code a label cell holds: 1.0 or 0.0 when it is exactly that number, else NaN (unknown)."""
+    value = _number(cell)
+    if value is None or value not in (0, 1):
         return math.nan
+    return float(value)
 
 
 def _frame_number(cell: str) -> int | None:
-    try:
-        return int(cell)
-    except ValueError:
-        value = _number(cell)
-        return int(value) if math.isfinite(value) and value.is_integer() else None
+    """The integer a cell spells ("1000", "1000.0", "1e3"), or None (not an integer, or out of int64)."""
+    value = _number(cell)
+    if value is None or not -FRAME_LIMIT <= value < FRAME_LIMIT or value != value.to_integral_value():
+        return None
+    return int(value)
 
 
 def read_labels(path) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
@@ -541,16 +564,26 @@ def read_labels(path) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
         text = data.decode("latin-1")
     if "\x00" in text:
         raise LabelFileError(path, "label file is not text (it holds NUL bytes)")
-    rows = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    # Lines end at "\n", "\r\n" or "\r" only: `str.splitlines` would also break at form feeds, "\x1c"-"\x1e",
+    # "\x85" (an ellipsis in a Windows-1252 file read as Latin-1) and "\u2028"-"\u2029", which are text in a CSV.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    rows = [(number, line) for number, line in enumerate(lines, start=1) if line.strip()]
     if not rows:
         raise LabelFileError(path, "label file is empty")
     delimiter = _delimiter(rows[0][1])
     cells = [(number, [c.strip().strip("\"'").strip() for c in line.split(delimiter)]) for number, line in rows]
 
     problems: list[Problem] = []
-    first = cells[0][1]
-    if all(math.isfinite(_number(c)) for c in first):
-        problems.append(Problem(path, "line 1: the first row is numeric; read as data (no header row)", "no_header", 1))
+    first_line, first = cells[0]
+    if all(_number(c) is not None for c in first):
+        problems.append(
+            Problem(
+                path,
+                f"line {first_line}: the first row is numeric; read as data (no header row)",
+                "no_header",
+                first_line,
+            )
+        )
     else:
         cells = cells[1:]
         if not cells:
@@ -565,10 +598,12 @@ def read_labels(path) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
             continue
         frame = _frame_number(row[0])
         if frame is None:
-            bad.append((number, f"frame number {row[0]!r} is not an integer"))
+            value = _number(row[0])
+            what = "is beyond int64" if value is not None and value.copy_abs() >= FRAME_LIMIT else "is not an integer"
+            bad.append((number, f"frame number {row[0]!r} {what}"))
             continue
         frames.append(frame)
-        values.append([_number(c) for c in row[1:]])
+        values.append([_code(c) for c in row[1:]])
     if not frames:
         number, reason = bad[0]
         raise LabelFileError(path, f"label file has no valid data row (line {number}: {reason})")
@@ -579,7 +614,7 @@ def read_labels(path) -> tuple[np.ndarray, np.ndarray, list[Problem]]:
         problems.append(Problem(path, f"{more} more rows skipped (wrong number of columns or frame number)", "bad_row"))
 
     frames = np.asarray(frames, dtype=np.int64)
-    steps = np.flatnonzero(np.diff(frames) <= 0)
+    steps = np.flatnonzero(frames[1:] <= frames[:-1])  # not np.diff: it wraps around beyond int64
     if steps.size:
         i = int(steps[0])
         problems.append(
@@ -664,19 +699,40 @@ def iter_frames(
         if decoded == rows:
             # Count the frames past the last label row, without converting them.
             decoded += video.skip()
-        if decoded == 0:
-            _report(problems, Problem(path, "no frame could be decoded; video skipped", "undecodable"))
-        elif decoded != rows:
-            used = min(decoded, rows)
-            _report(
-                problems,
-                Problem(
-                    path,
-                    f"video has {decoded} frames but {session.label_path.name} has {rows} label rows; "
-                    f"frames and rows paired in order up to {used}, the rest left out",
-                    "frame_count",
-                ),
-            )
+        problem = pairing_problem(path, session.label_path, decoded, rows)
+        if problem is not None:
+            _report(problems, problem)
+
+
+def pairing_problem(video_path, label_path, decoded: int, rows: int) -> Problem | None:
+    """The problem of pairing a video's frames with its label rows, as `iter_frames` reports it, or None.
+
+    Lets a caller that already counted a video's frames through the same
+    decoder (the face finder) report what `iter_frames` would, without
+    decoding the video again; `iter_frames` pairs min(decoded, rows) frames.
+
+    Args:
+        video_path: str or Path. The video.
+        label_path: str or Path. Its session's label file.
+        decoded: int. Frames the video decodes to.
+        rows: int. Valid label rows.
+
+    Returns:
+        An "undecodable" problem (no frame), a "frame_count" problem (counts
+        differ), or None.
+    """
+    path = Path(video_path)
+    if decoded == 0:
+        return Problem(path, "no frame could be decoded; video skipped", "undecodable")
+    if decoded != rows:
+        used = min(decoded, rows)
+        return Problem(
+            path,
+            f"video has {decoded} frames but {Path(label_path).name} has {rows} label rows; "
+            f"frames and rows paired in order up to {used}, the rest left out",
+            "frame_count",
+        )
+    return None
 
 
 def summarize(sessions: Iterable[Session], problems: Iterable[Problem]) -> Report:

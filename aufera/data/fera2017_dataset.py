@@ -19,7 +19,9 @@ Splits: "train" (FERA17_Train_MV) and "validation" (FERA17_Valid_MV).
 Generation runs in-process, or as an Apache Beam pipeline when the download
 config names a Beam runner or pipeline options (tensorflow-datasets' Beam
 mode): one element per video, so a cluster runner spreads the videos over
-its workers.
+its workers. In-process, `example_workers` (set by `aufera prepare
+--workers N`; 1 when unset) processes decode, crop and PNG-encode the videos
+(`aufera.data.examples`) while this process serialises and writes.
 
 Build it with `aufera prepare` (which also computes the training mean image
 and writes the report), or with the tensorflow-datasets CLI:
@@ -37,7 +39,9 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from aufera.au import NUM_AUS, NUM_VIEWS
-from aufera.errors import AuferaError
+
+# VideoJob, _detector and png_bytes are also used through this module (aufera prepare, tests).
+from aufera.data.examples import VideoJob, _detector, parallel_examples, png_bytes, video_examples  # noqa: F401
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 FERA 2017 is licensed and cannot be downloaded automatically. Request it from
@@ -144,68 +148,11 @@ class Fera2017(tfds.core.GeneratorBasedBuilder):
                 | f"crops_{split}" >> beam.FlatMap(video_examples, settings, cache_dir)
                 | f"count_{split}" >> beam.Map(_count_beam)
             )
+        workers = int(getattr(self, "example_workers", 1))
+        if workers > 1 and len(jobs) > 1:
+            # `aufera prepare --workers N`: the videos are cropped and encoded in worker processes.
+            return parallel_examples(jobs, settings, cache_dir, min(workers, len(jobs)))
         return (item for job in jobs for item in video_examples(job, settings, cache_dir))
-
-
-@dataclasses.dataclass(frozen=True)
-class VideoJob:
-    """One view of one session to turn into examples."""
-
-    session: object
-    view: int  # view number 1-9
-
-    @property
-    def key(self) -> str:
-        return f"{self.session.name}_{self.view}"
-
-
-_DETECTOR = None
-
-
-def _detector():
-    # One MTCNN per process: Beam workers and the local generator each build
-    # theirs once.
-    global _DETECTOR
-    if _DETECTOR is None:
-        from aufera.data.faces import FaceDetector
-
-        _DETECTOR = FaceDetector()
-    return _DETECTOR
-
-
-def video_examples(job: VideoJob, settings, cache_dir: str):
-    """Yields (key, example) for every frame of one video in which a face was found.
-
-    Frames without a face are left out (`aufera prepare` counts them from the
-    face cache); reader problems (undecodable video, frame-count mismatch) are
-    logged by the reader here and collected by `aufera prepare` when it finds
-    the faces.
-    """
-    from aufera.data.faces import FaceCache, crop_face, video_faces
-    from aufera.data.fera2017 import iter_frames
-
-    session, view = job.session, job.view
-    path = Path(session.videos[view])
-    try:
-        faces = video_faces(path, _detector(), settings, cache=FaceCache(cache_dir))
-    except AuferaError:
-        return  # an undecodable video: reported by the reader, nothing to yield
-    boxes = faces.boxes
-    for index, (frame, image, au) in enumerate(iter_frames(session, view)):
-        box = boxes[index] if index < len(boxes) else None
-        if box is None or not np.all(np.isfinite(box)):
-            continue
-        yield (
-            f"{job.key}_{frame}",
-            {
-                "image": crop_face(image, box, size=settings.image_size, margin=settings.margin),
-                "au": au.astype(np.int8),
-                "view": view - 1,
-                "subject": session.subject,
-                "task": session.task,
-                "frame": int(frame),
-            },
-        )
 
 
 def _count_beam(item):

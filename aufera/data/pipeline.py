@@ -596,6 +596,11 @@ def load_split_arrays(
     Returns:
         A `SplitArrays`.
 
+    Raises:
+        AuferaError: a damaged record (a shard cut short, a flipped byte, a
+            record that does not decode), naming the shard, the record and
+            the byte where it starts (`damaged_record_error`).
+
     Examples:
 
     ```python
@@ -617,17 +622,23 @@ def load_split_arrays(
     frame = np.empty(capacity, np.int64)
     subject, task = [], []
     n = 0
-    for batch in ds.as_numpy_iterator():
-        m = len(batch["view"])
-        if n + m > capacity:  # a sliced split ("train[:10%]") is smaller than its split, never larger
-            raise AuferaError(f"{info.path}: split {split!r} has more records than its {TFDS_INFO_FILE} says")
-        image[n : n + m] = batch["image"]
-        au[n : n + m] = batch["au"]
-        view[n : n + m] = batch["view"]
-        frame[n : n + m] = batch["frame"]
-        subject.extend(s.decode() for s in batch["subject"])
-        task.extend(t.decode() for t in batch["task"])
-        n += m
+    try:
+        for batch in ds.as_numpy_iterator():
+            m = len(batch["view"])
+            if n + m > capacity:  # a sliced split ("train[:10%]") is smaller than its split, never larger
+                raise AuferaError(f"{info.path}: split {split!r} has more records than its {TFDS_INFO_FILE} says")
+            image[n : n + m] = batch["image"]
+            au[n : n + m] = batch["au"]
+            view[n : n + m] = batch["view"]
+            frame[n : n + m] = batch["frame"]
+            subject.extend(s.decode() for s in batch["subject"])
+            task.extend(t.decode() for t in batch["task"])
+            n += m
+    except (tf.errors.OpError, UnicodeDecodeError) as error:
+        damaged = damaged_record_error(info, split)
+        if damaged is None:
+            raise
+        raise damaged from error
     if n < capacity:
         image, au, view, frame = image[:n].copy(), au[:n].copy(), view[:n].copy(), frame[:n].copy()
     return SplitArrays(
@@ -639,6 +650,71 @@ def load_split_arrays(
         frame=frame.astype(np.int64),
         mean=info.mean,
     )
+
+
+def split_shards(info: DatasetInfo, split: str) -> list[str]:
+    """The TFRecord shards of a split (of each part of e.g. "train+validation"), in the order they are read."""
+    shards = []
+    for name in _split_names(split):
+        shards.extend(str(path) for path in info.builder.info.splits[name].filepaths)
+    return list(dict.fromkeys(shards))
+
+
+def damaged_record_error(info: DatasetInfo, split: str) -> AuferaError | None:
+    """Where a split that failed to read is damaged: one line naming the shard, the record and its first byte.
+
+    TensorFlow's `DataLossError` says "corrupted record at N" without the
+    file (and N is where the record's data starts, 12 bytes into it); a
+    shard cut inside a record header reads as a split shorter than its
+    `dataset_info.json` says. Each shard of the split is checked with
+    `tfrecords_tools.verify_file` (framing, length and data CRCs, protos),
+    which gives the first bad record and the byte where it starts. When
+    every record is intact but one does not decode (an image that is not a
+    PNG of the dataset's shape), the split is read again one record at a
+    time, through the same decoding, to find it.
+
+    Args:
+        info: DatasetInfo. The dataset.
+        split: str. The split that failed to read.
+
+    Returns:
+        An `AuferaError`, or None when no record is found damaged (the
+        failure was something else).
+    """
+    import tfrecords_tools
+
+    hint = "the dataset is damaged: restore this file, or prepare the dataset again into a new --out"
+    shards = split_shards(info, split)
+    for shard in shards:
+        problem = tfrecords_tools.verify_file(shard).problem
+        if problem is not None:
+            return AuferaError(f"{problem}; {hint}")
+    # Framing, CRCs and protos are intact: find the record that does not decode.
+    whole = "+".join(dict.fromkeys(_split_names(split)))  # whole splits: record k is the k-th of their shards
+    ds = _read(info, whole, False, None, None, None)
+    # In order (deterministic), so the k-th element read is the k-th record, the failing one included.
+    ds = ds.map(
+        lambda example: decode_example(example, info.image_shape, keep_meta=True),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    index = 0
+    try:
+        for example in ds.as_numpy_iterator():
+            example["subject"].decode(), example["task"].decode()
+            index += 1
+        return None
+    except (tf.errors.OpError, UnicodeDecodeError) as error:
+        reason = " ".join(str(getattr(error, "message", error)).split())
+        reason = re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", reason).split(" [[", 1)[0].split(" [Op:", 1)[0]
+        reason = re.sub(r"^Error in user-defined function passed to .*? with iterator: \S+: ", "", reason)
+    for shard in shards:
+        for frame in tfrecords_tools.iter_frames(shard):
+            if index == 0:
+                where = f"corrupt at byte {frame.offset} (record {frame.index})"
+                return AuferaError(f"{shard}: {where}: the record does not decode ({reason}); {hint}")
+            index -= 1
+    return None
 
 
 def dataset_from_arrays(

@@ -1,4 +1,4 @@
-"""The video decoder: a video file -> its frames as uint8 RGB, in order.
+"""The video decoder (a video file -> its frames as uint8 RGB, in order) and the checked video encoder.
 
 Every part of aufera that decodes a video reads it here: the FERA 2017
 reader (`aufera.data.fera2017.iter_frames`), which pairs the i-th frame with
@@ -20,6 +20,11 @@ Examples:
     with VideoReader("FERA17_TR_F001_T1_5.mp4") as video:
         first = video.read()  # (H, W, 3) uint8 RGB, or None past the last frame
         rest = video.skip()  # the frames left, counted without converting them
+
+Every video aufera writes (the synthetic corpus, `aufera predict --overlay`,
+test clips) goes through `VideoWriter`, which reads the file back through the
+decoder when it is closed: OpenCV's writer says nothing when a write fails
+(a full disk leaves a cut file behind), the read-back does.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import cv2
 import numpy as np
 
 from aufera.errors import AuferaError
+from aufera.files import as_write_error
 
 CANNOT_OPEN = "OpenCV cannot open this video (damaged, empty or not a video)"
 
@@ -147,3 +153,91 @@ def read_frames(path) -> Iterator[np.ndarray]:
     """
     with VideoReader(path) as video:
         yield from video
+
+
+class VideoWriter:
+    """An mp4 video (MPEG-4 Part 2, "mp4v") written frame by frame with OpenCV, read back when closed.
+
+    OpenCV's `cv2.VideoWriter` reports no failed write: on a full disk or
+    past a file-size limit it leaves a file that ends early, or that cannot
+    be opened, and says nothing. `close` decodes the file again
+    (`VideoReader`) and raises a `WriteError` unless it gives back every
+    frame written; the OS error is asked of the OS (`aufera.files`). A
+    writer used as a context manager is closed on success, aborted (file
+    removed) on failure.
+
+    Args:
+        path: str or Path. The file written (often a temporary name).
+        fps: float. Frames per second.
+        size: (width, height) of the frames, pixels.
+        target: str, Path or None. The output `path` stands for (named in
+            errors; e.g. the final name a temporary file is renamed to).
+            Defaults to `path`.
+
+    Raises:
+        WriteError: the file cannot be written (a full disk), naming `target`.
+        AuferaError: OpenCV cannot open a writer for `path` for another reason.
+
+    Examples:
+
+        with VideoWriter(tmp, 25.0, (320, 240), target=out) as video:
+            for frame in frames:
+                video.write(frame)  # (240, 320, 3) uint8 BGR
+        os.replace(tmp, out)
+    """
+
+    def __init__(self, path, fps: float, size, target=None):
+        self.path = Path(path)
+        self.target = Path(target) if target is not None else self.path
+        self.frames = 0
+        width, height = (int(v) for v in size)
+        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height), True)
+        if not self._writer.isOpened():
+            self._writer.release()
+            # On a full disk the writer fails as it writes the file header: ask the OS why.
+            failure = as_write_error(OSError("OpenCV cannot open an mp4v video writer"), self.target, self.path)
+            self.path.unlink(missing_ok=True)
+            if failure is not None and failure.errno is not None:
+                raise failure
+            raise AuferaError(f"{self.target}: OpenCV cannot open an mp4v video writer here")
+
+    def write(self, image: np.ndarray) -> None:
+        """Appends one frame: uint8 (height, width, 3), BGR (OpenCV's order)."""
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finishes the file and checks it by decoding it again.
+
+        Raises:
+            WriteError: the file gives back fewer frames than were written
+                (or none, or cannot be opened), naming `target`.
+        """
+        self._writer.release()
+        try:
+            with VideoReader(self.path) as video:
+                decoded = video.skip()
+        except VideoOpenError:
+            decoded = None
+        if decoded != self.frames:
+            found = "it cannot be opened" if decoded is None else f"{decoded} of {self.frames} frames read back"
+            incomplete = OSError(f"the video written is incomplete ({found})")
+            raise as_write_error(incomplete, self.target, self.path)
+
+    def abort(self) -> None:
+        """Stops writing and removes the file."""
+        self._writer.release()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            try:
+                self.close()
+            except BaseException:
+                self.path.unlink(missing_ok=True)
+                raise
+        else:
+            self.abort()

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from aufera.errors import AuferaError
+from aufera.data.video import VideoWriter
 
 BACKGROUND = 64
 
@@ -44,6 +44,9 @@ def write_photo_clip(
 
     Returns:
         The path.
+
+    Raises:
+        WriteError: the video cannot be written (a full disk), naming it.
     """
     from aufera.synth.photos import PHOTOS
 
@@ -57,17 +60,14 @@ def write_photo_clip(
     face = cv2.resize(np.round(image * 255).astype(np.uint8), (face_side, face_side), interpolation=cv2.INTER_AREA)
     face = cv2.cvtColor(face, cv2.COLOR_RGB2BGR)
     start, stop = absent if absent is not None else (0, 0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-    if not writer.isOpened():
-        raise AuferaError(f"{path}: OpenCV cannot write an mp4 video here")
     room_x, room_y = (width - face_side) / 2.0, (height - face_side) / 2.0
-    for i in range(int(frames)):
-        canvas = np.full((height, width, 3), BACKGROUND, np.uint8)
-        if not start <= i < stop:
-            t = i / float(fps)
-            x = int(round(room_x * (1 + 0.9 * np.sin(2 * np.pi * t / period))))
-            y = int(round(room_y * (1 + 0.5 * np.sin(2 * np.pi * t / (1.7 * period)))))
-            canvas[y : y + face_side, x : x + face_side] = face
-        writer.write(canvas)
-    writer.release()
+    with VideoWriter(path, fps, (width, height)) as writer:
+        for i in range(int(frames)):
+            canvas = np.full((height, width, 3), BACKGROUND, np.uint8)
+            if not start <= i < stop:
+                t = i / float(fps)
+                x = int(round(room_x * (1 + 0.9 * np.sin(2 * np.pi * t / period))))
+                y = int(round(room_y * (1 + 0.5 * np.sin(2 * np.pi * t / (1.7 * period)))))
+                canvas[y : y + face_side, x : x + face_side] = face
+            writer.write(canvas)
     return Path(path)

@@ -24,6 +24,7 @@ Besides the FERA 2017 folders the corpus holds `groundtruth/`:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -36,6 +37,7 @@ import cv2
 import numpy as np
 
 from aufera.au import NUM_AUS, decode_to_fera_occurrence, view_grid
+from aufera.data.video import VideoWriter
 from aufera.errors import AuferaError
 from aufera.filenames import CORPUS_MANIFEST, GROUNDTRUTH_DIR, PREVIEW_FILE, SUBJECTS_FILE
 from aufera.files import atomic_write_bytes
@@ -45,6 +47,7 @@ from aufera.synth.actions import au_fields, compose, magnitude
 from aufera.synth.config import SynthConfig
 from aufera.synth.identity import CANONICAL_IOD, OUTSIDE_HEAD, TEXTURE_SIZE, FaceFrame, build_identity, sample_identity
 from aufera.synth.render import HeadRenderer, Pose
+from aufera.workers import exit_with_parent
 
 PARTIAL_DIR = ".partial"
 CORPUS_ENTRIES = tuple(
@@ -320,13 +323,7 @@ def render_session(job) -> tuple[str, int]:
     partial.mkdir(exist_ok=True)
     numbers = config.view_numbers
     names = [video_name(session.split, session.subject, session.task, number) for number in numbers]
-    fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-    writers = []
-    for name in names:
-        writer = cv2.VideoWriter(str(partial / name), fourcc, float(config.fps), (config.size, config.size), True)
-        if not writer.isOpened():
-            raise AuferaError(f"{partial / name}: OpenCV cannot open an mp4v video writer")
-        writers.append(writer)
+    video_dir = out / session.split.video_dir
     rng = np.random.default_rng([config.seed, 4, session.subject_index, session.task_index])
     T = config.frames
     # Ground truth of all 9 views, indexed by view number - 1; NaN where no video is written.
@@ -334,15 +331,20 @@ def render_session(job) -> tuple[str, int]:
     keys = np.full((9, T, 5, 2), np.nan, np.float32)
     angles = np.full((9, T, 3), np.nan, np.float32)
     rows = [number - 1 for number in numbers]
-    for t in range(T):
-        images, b, k, poses = render_frame(scene, config, session.levels[t], session.motion, t, rng, numbers)
-        for v, writer, image, pose in zip(rows, writers, images, poses, strict=True):
-            writer.write(np.ascontiguousarray(image[:, :, ::-1]))
-            angles[v, t] = (pose.yaw, pose.pitch, pose.roll)
-        boxes[rows, t], keys[rows, t] = b, k
-    for writer in writers:
-        writer.release()
-    video_dir = out / session.split.video_dir
+    with contextlib.ExitStack() as stack:
+        # Each video is read back when closed: OpenCV says nothing of a failed write (a full disk).
+        writers = [
+            stack.enter_context(
+                VideoWriter(partial / name, config.fps, (config.size, config.size), target=video_dir / name)
+            )
+            for name in names
+        ]
+        for t in range(T):
+            images, b, k, poses = render_frame(scene, config, session.levels[t], session.motion, t, rng, numbers)
+            for v, writer, image, pose in zip(rows, writers, images, poses, strict=True):
+                writer.write(np.ascontiguousarray(image[:, :, ::-1]))
+                angles[v, t] = (pose.yaw, pose.pitch, pose.roll)
+            boxes[rows, t], keys[rows, t] = b, k
     for name in names:
         os.replace(partial / name, video_dir / name)
     atomic_write_bytes(
@@ -375,11 +377,19 @@ def _npz_bytes(**arrays) -> bytes:
 # === The corpus ===
 
 
+def _empty_corpus_folder(path: Path) -> bool:
+    """A folder of the corpus layout holding no file (hidden temporary files of atomic writes aside)."""
+    if path.name not in CORPUS_ENTRIES or not path.is_dir():
+        return False
+    return all(p.name.startswith(".") for p in path.rglob("*") if not p.is_dir())
+
+
 def _prepare_out_dir(out: Path, manifest: dict, overwrite: bool) -> bool:
     """Checks OUT_DIR; returns True when resuming a corpus made with the same config."""
     if out.exists() and not out.is_dir():
         raise AuferaError(f"{out}: exists and is not a folder")
-    entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    # Empty folders of the corpus layout are what a run that failed before its manifest (a full disk) leaves.
+    entries = sorted(p.name for p in out.iterdir() if not _empty_corpus_folder(p)) if out.exists() else []
     if not entries:
         return False
     if overwrite:
@@ -422,6 +432,12 @@ def write_corpus(
     Returns:
         The manifest (also written to groundtruth/corpus.json) with a
         "written" count of sessions rendered by this call.
+
+    Raises:
+        WriteError: a file cannot be written (no space left), naming it.
+            A session counts as written once its ground truth file exists,
+            written last, so rerunning the call after space is freed writes
+            the sessions that are missing, and nothing else.
     """
     from tqdm import tqdm
 
@@ -448,6 +464,7 @@ def write_corpus(
     shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     if not resuming:
         atomic_write_bytes(gt / CORPUS_MANIFEST, (json.dumps(manifest, indent=2) + "\n").encode())
+    if not resuming or not (gt / SUBJECTS_FILE).exists():  # a run stopped between the two (a full disk) resumes
         subject_json = {sid: {"split": split, **params.to_dict()} for sid, (split, params) in subjects.items()}
         atomic_write_bytes(gt / SUBJECTS_FILE, (json.dumps(subject_json, indent=2) + "\n").encode())
     todo = [s for s in sessions if not (gt / f"{s.name}.npz").exists()]
@@ -466,12 +483,13 @@ def write_corpus(
                 bar.update(frames)
         else:
             ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(workers, len(jobs))) as pool:
+            # Workers end with this process: a rerun never races an orphaned worker of a killed run.
+            with ctx.Pool(min(workers, len(jobs)), initializer=exit_with_parent) as pool:
                 for _, frames in pool.imap_unordered(render_session, jobs, chunksize=1):
                     bar.update(frames)
     finally:
         bar.close()
-    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+        shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
     return {**manifest, "written": len(todo), "sessions": len(sessions)}
 
 

@@ -12,14 +12,17 @@ then cuts the crops. Its modules:
 - `tracker`: `VideoFaces` (a box per frame and where it came from) and
   `track_video`: detection on keyframes (every `detect_every`-th frame and the
   last), optical-flow (or linear) tracking in between, detection of every
-  frame of an interval whose keyframes disagree, and dropped frames.
+  frame of an interval whose keyframes disagree, and dropped frames;
+  `track_videos` tracks several videos (a session's views) in step, their
+  keyframes in one detector call.
 - `crops`: `box_iou`, `crop_box` and `crop_face` (a square of side
   max(w, h) * (1 + 2 * margin), edge-padded, grayscale, resized).
 - `cache`: `FaceCache`, one `.npz` per video and settings, written atomically;
   a damaged file is recomputed.
 
-This module holds `video_faces` and re-exports the public names of those
-modules, so `from aufera.data.faces import FaceConfig, video_faces` works.
+This module holds `video_faces` and `videos_faces` (several videos, e.g. the
+9 views of a session, their keyframes detected together) and re-exports the
+public names of those modules, so `from aufera.data.faces import FaceConfig, video_faces` works.
 
 Examples:
 
@@ -59,8 +62,9 @@ from aufera.data.faces.tracker import (
     TRACKED,
     VideoFaces,
     track_video,
+    track_videos,
 )
-from aufera.data.video import read_frames
+from aufera.data.video import VideoOpenError, VideoReader
 from aufera.errors import AuferaError
 
 __all__ = [
@@ -85,7 +89,9 @@ __all__ = [
     "crop_box",
     "crop_face",
     "track_video",
+    "track_videos",
     "video_faces",
+    "videos_faces",
 ]
 
 
@@ -94,7 +100,7 @@ def video_faces(
 ) -> VideoFaces:
     """Finds the face in every frame of a video file, through the cache.
 
-    The frames are decoded by `aufera.data.video.read_frames`, the decoder
+    The frames are decoded by `aufera.data.video.VideoReader`, the decoder
     `aufera.data.fera2017.iter_frames` reads too, so `boxes[i]` belongs to
     the i-th frame it yields.
 
@@ -111,18 +117,69 @@ def video_faces(
     Raises:
         AuferaError: the video does not exist, cannot be opened or yields no frame.
     """
-    config = config or FaceConfig()
-    path = Path(video_path)
-    if not path.is_file():
-        raise AuferaError(f"{path}: video file does not exist")
-    tag = getattr(detector, "cache_tag", type(detector).__qualname__)
-    if cache is not None:
-        faces = cache.load(path, config, tag)
-        if faces is not None:
-            return faces
-    faces = track_video(read_frames(path), detector, config)
-    if faces.num_frames == 0:
-        raise AuferaError(f"{path}: no frame could be decoded")
-    if cache is not None:
-        cache.save(path, config, faces, tag)
+    faces = videos_faces([video_path], detector, config, cache)[0]
+    if isinstance(faces, AuferaError):
+        raise faces
     return faces
+
+
+def videos_faces(
+    video_paths, detector: Detector, config: FaceConfig | None = None, cache: FaceCache | None = None
+) -> list[VideoFaces | AuferaError]:
+    """Finds the face in every frame of several video files together (the views of a session), through the cache.
+
+    The videos not in the cache are decoded side by side and tracked in step
+    (`track_videos`): the keyframes of all of them (the same frame numbers in
+    every view) go to the detector in one call per window, so the fixed cost
+    of a call is shared by the views. Each video gets the boxes `video_faces`
+    gives it, and its own cache file. A video that cannot be read does not
+    stop the others: its place in the result holds the error.
+
+    Args:
+        video_paths: str or Path per video.
+        detector: a `FaceDetector` (or any object with the same `detect`).
+        config: FaceConfig or None. None uses the defaults.
+        cache: FaceCache or None. Where found faces are kept; None computes
+            them every time. Defaults to None.
+
+    Returns:
+        list, per video in order: its `VideoFaces`, or the `AuferaError` that
+        says why it cannot be read (it does not exist, cannot be opened or
+        yields no frame).
+
+    Examples:
+
+        views = [session.videos[view] for view in session.views]
+        for view, faces in zip(session.views, videos_faces(views, FaceDetector(), cache=FaceCache("face_cache"))):
+            ...
+    """
+    config = config or FaceConfig()
+    paths = [Path(video_path) for video_path in video_paths]
+    tag = getattr(detector, "cache_tag", type(detector).__qualname__)
+    results: list[VideoFaces | AuferaError | None] = [None] * len(paths)
+    readers: dict[int, VideoReader] = {}
+    try:
+        for index, path in enumerate(paths):
+            if not path.is_file():
+                results[index] = AuferaError(f"{path}: video file does not exist")
+                continue
+            faces = cache.load(path, config, tag) if cache is not None else None
+            if faces is not None:
+                results[index] = faces
+                continue
+            try:
+                readers[index] = VideoReader(path)
+            except VideoOpenError as error:
+                results[index] = error
+        found = track_videos(list(readers.values()), detector, config)
+    finally:
+        for reader in readers.values():
+            reader.close()
+    for index, faces in zip(readers, found, strict=True):
+        if faces.num_frames == 0:
+            results[index] = AuferaError(f"{paths[index]}: no frame could be decoded")
+            continue
+        if cache is not None:
+            cache.save(paths[index], config, faces, tag)
+        results[index] = faces
+    return results

@@ -25,7 +25,11 @@ Frames are processed in windows of `keyframes_per_call` keyframes (fewer for
 large frames, so that a window holds at most `BUFFER_BYTES` of frames): the
 keyframes of a window go to the detector in one call, and so do the frames of
 all its fallback intervals. The result does not depend on the window: the
-keyframes are the same whatever it is.
+keyframes are the same whatever it is. `track_videos` tracks several videos
+(the 9 views of a session) in step, window by window, and sends the
+keyframes of all their windows to the detector in one call, then the frames
+of all their fallback intervals in another: the fixed cost of a call is
+shared by the views, and each video gets the boxes `track_video` gives it.
 
 References:
     Kalal, Mikolajczyk, Matas 2010, "Forward-Backward Error: Automatic
@@ -35,7 +39,7 @@ References:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import cv2
 import numpy as np
@@ -47,7 +51,8 @@ from aufera.data.faces.detector import Detection, Detector
 DROPPED, DETECTED, TRACKED = 0, 1, 2
 """Values of `VideoFaces.source`: no face; the detector's box; a box tracked or interpolated between keyframes."""
 BUFFER_BYTES = 256 * 2**20
-"""Most bytes of decoded frames held at once while tracking; bounds the window on large frames."""
+"""Most bytes of decoded frames held at once while tracking (by all the videos tracked together); bounds the
+window on large frames. A video always holds at least one keyframe interval (`detect_every` + 1 frames)."""
 FLOW_MAX_SIDE = 320
 """Frames are shrunk to at most this side (pixels) for optical flow; the boxes are scaled back."""
 FLOW_GRID = 5
@@ -127,6 +132,13 @@ _GRID_XY = np.stack(np.meshgrid(_GRID, _GRID), axis=-1).reshape(-1, 2)
 _PAIRS = np.triu_indices(len(_GRID_XY), 1)
 
 
+def _median(values: np.ndarray):
+    """`np.median(values, axis=0)`, the same numbers, without its overhead (small arrays, one per flow step)."""
+    ordered = np.sort(values, axis=0)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def _flow_step(previous: np.ndarray, current: np.ndarray, box: np.ndarray) -> np.ndarray | None:
     """Moves a box from one grayscale frame to the next by median flow; None if the face is lost."""
     x0, y0, x1, y1 = box
@@ -135,16 +147,18 @@ def _flow_step(previous: np.ndarray, current: np.ndarray, box: np.ndarray) -> np
     start = (np.array([x0, y0]) + _GRID_XY * size).astype(np.float32)
     end, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, start.reshape(-1, 1, 2), None, **FLOW_LK)
     ok = status.ravel() == 1
-    if ok.sum() < FLOW_MIN_POINTS:
+    count = int(np.count_nonzero(ok))
+    if count < FLOW_MIN_POINTS:
         return None
     end = end.reshape(-1, 2)
-    dx, dy = np.median(end[ok] - start[ok], axis=0)
+    dx, dy = _median(end[ok] - start[ok])
     i, j = _PAIRS
-    pairs = ok[i] & ok[j]
-    i, j = i[pairs], j[pairs]
-    before = np.hypot(*(start[i] - start[j]).T)
-    after = np.hypot(*(end[i] - end[j]).T)
-    scale = float(np.median(after / np.maximum(before, 1e-6)))
+    if count < len(ok):
+        pairs = ok[i] & ok[j]
+        i, j = i[pairs], j[pairs]
+    before, after = start[i] - start[j], end[i] - end[j]
+    ratio = np.hypot(after[:, 0], after[:, 1]) / np.maximum(np.hypot(before[:, 0], before[:, 1]), 1e-6)
+    scale = float(_median(ratio))
     if not (np.isfinite(dx) and np.isfinite(dy) and 0.5 <= scale <= 2.0):
         return None
     cx, cy = (x0 + x1) / 2 + dx, (y0 + y1) / 2 + dy
@@ -181,11 +195,17 @@ def _interpolate_interval(steps: int, first: np.ndarray, last: np.ndarray, min_i
 
 
 class _Tracker:
-    """Streams the frames of one video through keyframe detection and tracking (see the module docstring)."""
+    """The state of one video being tracked: its window of frames and the boxes found so far.
 
-    def __init__(self, detector: Detector, config: FaceConfig):
-        self.detector = detector
+    It never calls the detector itself: `window` gives a generator that yields
+    the images it needs detected (the window's new keyframes, then the frames
+    of its fallback intervals) and receives the detector's answers, so that a
+    driver (`_run`) can detect the requests of several videos in one call.
+    """
+
+    def __init__(self, config: FaceConfig, budget: int = BUFFER_BYTES):
         self.config = config
+        self.budget = budget
         self.boxes: list[np.ndarray | None] = []
         self.confidence: list[float] = []
         self.source: list[int] = []
@@ -197,6 +217,12 @@ class _Tracker:
         self.window_frames = 0
         self.scale = 1.0
 
+    @property
+    def full(self) -> bool:
+        """The window holds all its frames: the first window starts at frame 0, the next ones at the
+        previous window's last keyframe; each ends at its last keyframe."""
+        return self.shape is not None and len(self.buffer) == self.window_frames + 1
+
     def push(self, frame: np.ndarray) -> None:
         index = len(self.boxes) + len(self.buffer) - (1 if self.boxes else 0)
         frame = check_image(frame, f"frame {index}")
@@ -204,9 +230,7 @@ class _Tracker:
             self.shape = frame.shape
             height, width = frame.shape[:2]
             self.scale = min(1.0, FLOW_MAX_SIDE / max(height, width))
-            keys = min(
-                self.config.keyframes_per_call, max(1, BUFFER_BYTES // (frame.nbytes * self.config.detect_every))
-            )
+            keys = min(self.config.keyframes_per_call, max(1, self.budget // (frame.nbytes * self.config.detect_every)))
             self.window_frames = keys * self.config.detect_every
         elif frame.shape != self.shape:
             raise ValueError(
@@ -216,14 +240,18 @@ class _Tracker:
             _flow_gray(frame, self.scale) if self.config.tracking == "flow" and self.config.detect_every > 1 else None
         )
         self.buffer.append((index, frame, gray))
-        # The first window starts at frame 0, the next ones at the previous window's last keyframe; each
-        # ends at its last keyframe.
-        if len(self.buffer) == self.window_frames + 1:
-            self._process()
 
-    def finish(self) -> VideoFaces:
-        if self.buffer and (not self.boxes or len(self.buffer) > 1):
-            self._process()
+    def window(self, final: bool):
+        """The processing of the current window (a generator, see the class docstring), or None if there is none.
+
+        Args:
+            final: bool. The video has no frame left: process what the window holds.
+        """
+        if final and not (self.buffer and (not self.boxes or len(self.buffer) > 1)):
+            return None
+        return self._process()
+
+    def result(self) -> VideoFaces:
         count = len(self.boxes)
         boxes = np.full((count, 4), np.nan)
         for index, box in enumerate(self.boxes):
@@ -236,13 +264,11 @@ class _Tracker:
             detected_frames=self.detected_frames,
         )
 
-    def _detect(self, images: list[np.ndarray]) -> list[Detection | None]:
-        if not images:
-            return []
-        found = list(self.detector.detect(images))
-        if len(found) != len(images):
-            raise RuntimeError(f"The detector returned {len(found)} results for {len(images)} images")
-        self.detected_frames += len(images)
+    def _accept(self, found: list, count: int) -> list[Detection | None]:
+        """The detector's answers for `count` images, checked: invalid boxes and weak faces count as not found."""
+        if len(found) != count:
+            raise RuntimeError(f"The detector returned {len(found)} results for {count} images")
+        self.detected_frames += count
         keep = []
         for item in found:
             if item is not None:
@@ -253,7 +279,7 @@ class _Tracker:
             keep.append(item)
         return keep
 
-    def _process(self) -> None:
+    def _process(self):
         """Detects the window's keyframes, tracks or falls back in its intervals, and carries its last keyframe."""
         buffer, every = self.buffer, self.config.detect_every
         first_window = not self.boxes
@@ -261,7 +287,8 @@ class _Tracker:
         last = len(buffer) - 1
         keys = sorted({k for k in range(0, last + 1) if (base + k) % every == 0} | {last})
         new_keys = keys if first_window else keys[1:]
-        found = dict(zip(new_keys, self._detect([buffer[k][1] for k in new_keys]), strict=True))
+        answers = yield [buffer[k][1] for k in new_keys]
+        found = dict(zip(new_keys, self._accept(answers, len(new_keys)), strict=True))
         if not first_window:
             found[0] = self.carried
         results: dict[int, tuple[np.ndarray | None, float, int]] = {}
@@ -284,7 +311,8 @@ class _Tracker:
             else:
                 for k, box in zip(range(a + 1, z), boxes, strict=True):
                     results[k] = (box, np.nan, TRACKED)
-        for k, item in zip(fallback, self._detect([buffer[k][1] for k in fallback]), strict=True):
+        answers = yield [buffer[k][1] for k in fallback]
+        for k, item in zip(fallback, self._accept(answers, len(fallback)), strict=True):
             results[k] = (None, np.nan, DROPPED) if item is None else (item.box, item.confidence, DETECTED)
         for k in range(0 if first_window else 1, last + 1):
             box, confidence, source = results[k]
@@ -293,6 +321,97 @@ class _Tracker:
             self.source.append(source)
         self.carried = found[last]
         self.buffer = [buffer[last]]
+
+
+def _detect(detector: Detector, images: list[np.ndarray]) -> list:
+    """The detector's answers for images of any shapes: one call per shape, in order of first appearance.
+
+    Images of one shape go together, so no image is padded to another's size
+    (which MTCNN does within a batch, and which could move its boxes).
+    """
+    if not images:
+        return []
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for index, image in enumerate(images):
+        groups.setdefault(np.shape(image), []).append(index)
+    found: list = [None] * len(images)
+    for indices in groups.values():
+        answers = list(detector.detect([images[i] for i in indices]))
+        if len(answers) != len(indices):
+            raise RuntimeError(f"The detector returned {len(answers)} results for {len(indices)} images")
+        for index, answer in zip(indices, answers, strict=True):
+            found[index] = answer
+    return found
+
+
+def _run(steps: list, detector: Detector) -> None:
+    """Runs the window generators of several videos together, each round of requests in one detector call."""
+    requests = [(step, next(step)) for step in steps]
+    while requests:
+        answers = _detect(detector, [image for _, images in requests for image in images])
+        following, offset = [], 0
+        for step, images in requests:
+            part = answers[offset : offset + len(images)]
+            offset += len(images)
+            try:
+                following.append((step, step.send(part)))
+            except StopIteration:
+                pass
+        requests = following
+
+
+_END = object()
+
+
+def track_videos(
+    videos: Sequence[Iterable[np.ndarray]], detector: Detector, config: FaceConfig | None = None
+) -> list[VideoFaces]:
+    """Finds the face in every frame of several videos together, e.g. the 9 views of a session.
+
+    Each video is tracked exactly as by `track_video`, and the videos advance
+    in step, a window at a time: the keyframes of all their windows (the same
+    frame numbers 0, K, 2K, ... in every view) go to the detector in one call,
+    and so do the frames of all their fallback intervals. This spreads the
+    fixed cost of a detector call over the views. Images of different shapes
+    go in separate calls. Videos may differ in length, and in shape; a video
+    that ends early simply drops out. `BUFFER_BYTES` bounds the frames held
+    by all the videos together (each holds at least one keyframe interval).
+
+    Args:
+        videos: per video, its frames in order, uint8 RGB (H, W, 3) each (as
+            for `track_video`; iterables are read in step, at most a window
+            each at a time).
+        detector: a `FaceDetector`, or any object with the same `detect`.
+        config: FaceConfig or None. None uses the defaults.
+
+    Returns:
+        list of `VideoFaces`, one per video, in order.
+
+    Raises:
+        ValueError: a frame is not uint8 RGB, or frames of one video differ in shape.
+    """
+    config = config or FaceConfig()
+    iterators = [iter(frames) for frames in videos]
+    trackers = [_Tracker(config, BUFFER_BYTES // max(1, len(iterators))) for _ in iterators]
+    active = list(range(len(trackers)))
+    while active:
+        steps, still = [], []
+        for index in active:
+            tracker, iterator, ended = trackers[index], iterators[index], False
+            while not tracker.full:
+                frame = next(iterator, _END)
+                if frame is _END:
+                    ended = True
+                    break
+                tracker.push(frame)
+            step = tracker.window(final=ended)
+            if step is not None:
+                steps.append(step)
+            if not ended:
+                still.append(index)
+        _run(steps, detector)
+        active = still
+    return [tracker.result() for tracker in trackers]
 
 
 def track_video(frames: Iterable[np.ndarray], detector: Detector, config: FaceConfig | None = None) -> VideoFaces:
@@ -313,7 +432,4 @@ def track_video(frames: Iterable[np.ndarray], detector: Detector, config: FaceCo
     Raises:
         ValueError: a frame is not uint8 RGB, or frames differ in shape.
     """
-    tracker = _Tracker(detector, config or FaceConfig())
-    for frame in frames:
-        tracker.push(frame)
-    return tracker.finish()
+    return track_videos([frames], detector, config)[0]
