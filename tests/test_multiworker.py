@@ -152,6 +152,7 @@ def test_each_batch_is_split_over_the_replicas_not_repeated():
     assert [list(r) for r in both] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11], [12, 13, 14, 15], [16, 17], [18]]
 
 
+@pytest.mark.slow  # two TensorFlow processes: kept out of the default suite's 15 minutes
 def test_two_workers_give_one_workers_loss_curve_and_only_the_chief_writes(dataset200, one_worker, tmp_path):
     outs = [tmp_path / "chief", tmp_path / "worker1"]
     results = finish(start_workers(dataset200, outs))
@@ -172,6 +173,7 @@ def test_two_workers_give_one_workers_loss_curve_and_only_the_chief_writes(datas
         np.testing.assert_allclose([r[key] for r in two], [r[key] for r in one], rtol=LOSS_TOLERANCE, atol=1e-6)
 
 
+@pytest.mark.slow  # two TensorFlow processes: kept out of the default suite's 15 minutes
 def test_replica_split_matters(dataset200, one_worker, tmp_path):
     # The control of the tolerance above: a worker that trained on its half of each batch alone (batch 4
     # instead of 8 at the same steps) leaves the one-worker curve by far more than LOSS_TOLERANCE.
